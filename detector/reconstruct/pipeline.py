@@ -1,0 +1,192 @@
+"""Image -> MusicXML: detection, staff lines, stems, ledger lines, music, output.
+
+`reconstruct_page` is the one call behind `reconstruct.py`. Symbols come from a detector
+checkpoint (tiled inference over the whole page) or from a detections JSON (COCO results,
+or a DSv2 annotation file holding the page: ground truth). Each stage prints one progress
+line with its time.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from detector.data.deepscores import load_page_image, parse_deepscores
+from detector.reconstruct.music import Score, build_score
+from detector.reconstruct.music_overlay import draw_music_overlay
+from detector.reconstruct.musicxml import write_musicxml
+from detector.reconstruct.structure import StructureResult, reconstruct_structure
+from detector.reconstruct.symbols import (
+    Symbol, symbols_from_coco_results, symbols_from_detections, symbols_from_page,
+)
+
+#: Where reconstruct.py looks for a detector when --weights is not given.
+DEFAULT_WEIGHTS = Path("weights/default.pt")
+
+#: Classes rebuilt from the ink, so dropped from any input (ground truth has them).
+REBUILT_CLASSES = ("stem", "ledgerLine", "beam", "staff")
+
+
+class ReconstructError(RuntimeError):
+    """A user-facing problem (missing file, unreadable detections): one line, no traceback."""
+
+
+@dataclass
+class PageResult:
+    """Everything reconstruct_page produced for one page."""
+
+    score: Score
+    structure: StructureResult
+    symbols: list[Symbol]  # what the music was read from: event.head_ids index this list
+    seconds: dict = field(default_factory=dict)
+
+
+def read_music(gray: np.ndarray, symbols: list[Symbol]) -> tuple[Score, StructureResult, list[Symbol]]:
+    """Staves, stems and ledger lines (structure.py), then the music, from a page's symbols.
+
+    Returns the score, the structure and the symbols the score's indices refer to (input
+    symbols without staff/ledger boxes, plus the rebuilt stems).
+    """
+    structure = reconstruct_structure(gray, [s for s in symbols if s.class_name not in REBUILT_CLASSES])
+    score, used = music_from_structure(gray, structure)
+    return score, structure, used
+
+
+def music_from_structure(gray: np.ndarray, structure: StructureResult) -> tuple[Score, list[Symbol]]:
+    """The music of a page whose staves and stems are rebuilt; boxes read in the ink frame."""
+    used = [s for s in structure.symbols if s.class_name not in ("staff", "ledgerLine")]
+    boxes = np.array([structure.frame.to_ink(s.box) for s in used], dtype=float).reshape(-1, 4)
+    return build_score(gray, structure.staves, [s.class_name for s in used], boxes), used
+
+
+def missing_weights_message(path: Path) -> str:
+    """The error for a missing checkpoint: it says how to get one."""
+    return (f"no detector checkpoint at {path}: train one with `python train.py` "
+            f"(writes runs/<name>/best.pt; copy it to {DEFAULT_WEIGHTS}), or pass --weights CKPT, "
+            f"or give symbols with --detections DETS.json")
+
+
+def read_detections(path: Path, image_path: Path) -> list[Symbol]:
+    """Symbols of the page from a COCO results list or a DSv2 annotation file.
+
+    A DSv2 file may hold many pages: the one whose filename is the image's is used.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ReconstructError(f"cannot read detections {path}: {str(err).splitlines()[0][:100]}") from None
+    if isinstance(data, list):
+        return symbols_from_coco_results(data)
+    if isinstance(data, dict) and "annotations" in data and "images" in data:
+        split = parse_deepscores(data, Path(path), Path(path).parent / "images", check_images=False)
+        page = next((p for p in split.pages if p.filename == image_path.name), None)
+        if page is None and len(split.pages) == 1:
+            page = split.pages[0]
+        if page is None:
+            raise ReconstructError(f"{path} holds no page named {image_path.name}")
+        return symbols_from_page(page)
+    raise ReconstructError(f"{path}: expected a COCO results list or a DSv2 annotation file")
+
+
+def detect_symbols(gray: np.ndarray, weights: Path) -> list[Symbol]:
+    """Tiled detection over the whole page with the checkpoint's own config."""
+    if not weights.exists():
+        raise ReconstructError(missing_weights_message(weights))
+    import torch
+
+    from detector.model.model_io import load_model
+    from detector.model.tiled import detect_pages
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, cfg, class_names = load_model(weights, device=device)
+    detections = detect_pages(model, [gray], cfg.model, device)[0]
+    return symbols_from_detections(detections, class_names)
+
+
+def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = None,
+                     detections: Optional[str | Path] = None, out_xml: Optional[str | Path] = None,
+                     overlay_png: Optional[str | Path] = None, symbols_json: Optional[str | Path] = None,
+                     log: Callable[[str], None] = print) -> PageResult:
+    """Read one page image into music and write what was asked for.
+
+    Args:
+        image_path: the page (PNG/JPEG; RGBA is composited on white).
+        weights: detector checkpoint; default `DEFAULT_WEIGHTS` when no detections are given.
+        detections: symbols JSON instead of running the detector (COCO results or DSv2).
+        out_xml / overlay_png / symbols_json: outputs (MusicXML 4.0, check picture, symbols).
+    """
+    image_path = Path(image_path)
+    if not image_path.exists():
+        raise ReconstructError(f"no such image: {image_path}")
+    if detections is None and not Path(weights or DEFAULT_WEIGHTS).exists():
+        raise ReconstructError(missing_weights_message(Path(weights or DEFAULT_WEIGHTS)))
+    if detections is not None and not Path(detections).exists():
+        raise ReconstructError(f"no such detections file: {detections}")
+    seconds: dict[str, float] = {}
+
+    def stage(name: str, started: float, detail: str) -> None:
+        seconds[name] = time.perf_counter() - started
+        log(f"[{name:>9}] {seconds[name]:6.2f} s  {detail}")
+
+    t = time.perf_counter()
+    gray = load_page_image(image_path)
+    stage("image", t, f"{gray.shape[1]}x{gray.shape[0]} px")
+    t = time.perf_counter()
+    if detections is not None:
+        symbols = read_detections(Path(detections), image_path)
+        source = f"from {detections}"
+    else:
+        symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS)
+        source = f"detected with {weights or DEFAULT_WEIGHTS}"
+    symbols = [s for s in symbols if s.class_name not in REBUILT_CLASSES]
+    stage("symbols", t, f"{len(symbols)} symbols {source}")
+    t = time.perf_counter()
+    structure = reconstruct_structure(gray, symbols)
+    staves = structure.staves
+    stage("structure", t, f"{len(staves)} staves, {len(structure.stems)} stems, "
+                          f"{len(structure.ledgers)} ledger lines" + (f" ({structure.staff_detection.reason})" if not staves else ""))
+    t = time.perf_counter()
+    score, used = music_from_structure(gray, structure)
+    notes = sum(len(e.pitches) for s in score.staves for m in s.measures for e in m.events)
+    measures = sum(len(s.measures) for s in score.staves)
+    stage("music", t, f"{len(score.parts)} parts, {measures} staff-measures, {notes} notes")
+    t = time.perf_counter()
+    written = []
+    if out_xml:
+        written.append(str(write_musicxml(score, out_xml, title=image_path.stem)))
+    if overlay_png:
+        written.append(str(draw_music_overlay(gray, score, overlay_png,
+                                              [s.box for s in used if s.class_name == "stem"])))
+    if symbols_json:
+        written.append(str(write_symbols_json(structure, score, symbols_json)))
+    stage("output", t, ", ".join(written) or "nothing asked")
+    return PageResult(score, structure, used, seconds)
+
+
+def write_symbols_json(structure: StructureResult, score: Score, path: str | Path) -> Path:
+    """Symbols (input + rebuilt, boxes [x0, y0, x1, y1]) and the recognised notes, as JSON."""
+    notes = []
+    for staff in score.staves:
+        for m, measure in enumerate(staff.measures):
+            order = 0
+            for event in measure.events:
+                if event.grace:
+                    continue
+                for pitch in event.pitches or [None]:
+                    notes.append({"staff": staff.index, "measure": m, "order": order,
+                                  "pitch": pitch.name() if pitch else None, "rest": pitch is None,
+                                  "duration_quarters": str(event.duration)})
+                order += 1
+    data = {
+        "symbols": [{"class_name": s.class_name, "box": [round(float(v), 2) for v in s.box],
+                     "score": round(float(s.score), 4)} for s in structure.symbols],
+        "barlines": [{"staff": s.index, "x": [round(x, 1) for x in s.barlines]} for s in score.staves],
+        "notes": notes,
+    }
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=1))
+    return path

@@ -1,0 +1,425 @@
+"""Read one staff left to right: symbols -> events (pitch, rhythm) and measures.
+
+Every symbol is first given to the staff it belongs to (the nearest by staff position).
+On each staff, stems gather their noteheads into chords, flags and beams set note values,
+dots lengthen them, and the clef, key signature and accidentals in force at each x spell the
+pitches. Barlines found in the ink cut the staff into measures.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Optional, Sequence
+
+import numpy as np
+
+from detector.reconstruct.barlines import find_barlines
+from detector.reconstruct.beams import beam_connects, ink_mask
+from detector.reconstruct.music import AttributeChange, Measure, NoteEvent, StaffMusic
+from detector.reconstruct.pitch import (
+    ACCIDENTAL_ALTER, CLEFS, Clef, MeasureAccidentals, key_alterations, notehead_on_line,
+    clef_from_box, snap_position,
+)
+from detector.reconstruct.rhythm import (
+    NOTEHEAD_QUARTERS, REST_QUARTERS, StemGroup, assign_dots, attach_flags, attach_stems,
+    dotted, find_beams, flag_count, notehead_family,
+)
+
+#: Long or free-floating symbols that never block a barline and never belong to a measure.
+NOT_BLOCKING = ("slur", "tie", "beam", "staff", "brace", "dynamicCrescendoHairpin",
+                "dynamicDiminuendoHairpin", "tupletBracket", "ottavaBracket", "ledgerLine")
+
+
+def _centre(box: np.ndarray) -> tuple[float, float]:
+    return float(box[0] + box[2]) / 2.0, float(box[1] + box[3]) / 2.0
+
+
+def assign_to_staves(staves: Sequence, boxes: np.ndarray) -> np.ndarray:
+    """Index of the nearest staff for each symbol, by distance from its middle line. -> [N]."""
+    if len(staves) == 0 or len(boxes) == 0:
+        return np.full(len(boxes), -1)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
+    dist = np.stack([np.abs(np.asarray(s.position(cx, cy), dtype=float) - 4.0)
+                     for s in staves])  # [S, N] half spaces from the middle line
+    return np.argmin(dist, axis=0)
+
+
+def _stem_of(head: np.ndarray, stems: np.ndarray, ss: float) -> Optional[int]:
+    """Index of the stem box touching a notehead at its left or right edge, if any. stems: [S, 4]."""
+    cy = (head[1] + head[3]) / 2.0
+    sx = (stems[:, 0] + stems[:, 2]) / 2.0
+    edge = np.minimum(np.abs(sx - head[0]), np.abs(sx - head[2]))
+    touching = (edge <= 0.35 * ss) & (stems[:, 1] - 0.5 * ss <= cy) & (cy <= stems[:, 3] + 0.5 * ss)
+    return int(np.argmin(np.where(touching, edge, np.inf))) if touching.any() else None
+
+
+def settle_between_staves(staves: Sequence, names: list[str], boxes: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Noteheads between two staves go with their stem: an up-stem belongs to the staff above.
+
+    Engravers stem a note below its staff's middle line upwards and one above it downwards,
+    so a note hanging between two staves says by its stem which one it is counted from;
+    its stem then follows it. owner: [N] staff index per symbol -> a corrected copy.
+    """
+    owner = owner.copy()
+    stem_ids = np.array([i for i, n in enumerate(names) if n == "stem"], dtype=int)
+    if len(stem_ids) == 0:
+        return owner
+    stems = boxes[stem_ids]
+    for i, name in enumerate(names):
+        if not notehead_family(name):
+            continue
+        k = owner[i]
+        cx, cy = _centre(boxes[i])
+        here = float(staves[k].position(cx, cy))
+        other = k - 1 if here > 8.5 and k > 0 else (k + 1 if here < -0.5 and k + 1 < len(staves) else None)
+        if other is None:
+            continue
+        there = float(staves[other].position(cx, cy))
+        if not (there < -0.5 if other < k else there > 8.5):
+            continue
+        s = _stem_of(boxes[i], stems, float(staves[k].staff_space_px))
+        if s is None:
+            continue
+        stem_up = abs(cy - stems[s][3]) < abs(cy - stems[s][1])
+        owner[i] = owner[stem_ids[s]] = min(k, other) if stem_up else max(k, other)
+    return owner
+
+
+def read_staves(gray: np.ndarray, staves: Sequence, names: list[str],
+                boxes: np.ndarray) -> list[StaffMusic]:
+    """Read every staff (top to bottom order kept) into measures of events."""
+    ink = ink_mask(gray)
+    owner = settle_between_staves(staves, names, boxes, assign_to_staves(staves, boxes))
+    music = []
+    for k, staff in enumerate(staves):
+        ids = [i for i in range(len(names)) if owner[i] == k]
+        music.append(read_staff(ink, staff, k, ids, names, boxes))
+    return music
+
+
+def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[str],
+               boxes: np.ndarray) -> StaffMusic:
+    """Read one staff. ids: the symbols assigned to it (indices into names/boxes)."""
+    ss = float(staff.staff_space_px)
+    events = _events(ink, staff, ids, names, boxes, ss)
+    changes = _attribute_changes(staff, ids, names, boxes, ss)
+    blocking = np.array([boxes[i] for i in ids if names[i] not in NOT_BLOCKING]).reshape(-1, 4)
+    barlines = find_barlines(ink, staff, blocking)
+    accidentals = _accidentals(staff, ids, names, boxes, events, ss)
+    music = StaffMusic(index=index, staff=staff, barlines=barlines)
+    _walk(music, events, changes, accidentals, names)
+    _tag_beams(ink, music, ss)
+    _apply_tuplets(music, ids, names, boxes, ss)
+    return music
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _events(ink, staff, ids, names, boxes, ss) -> list[NoteEvent]:
+    """Chords and rests of the staff, with durations, sorted by x (pitches come later)."""
+    heads = [i for i in ids if notehead_family(names[i])]
+    rests = [i for i in ids if names[i] in REST_QUARTERS or names[i] == "restHBar"]
+    stems = [i for i in ids if names[i] == "stem"]
+    flags = [i for i in ids if flag_count(names[i])]
+    dots = [i for i in ids if names[i] == "augmentationDot"]
+    head_boxes = boxes[heads].reshape(-1, 4)
+    groups = attach_stems(head_boxes, boxes[stems].reshape(-1, 4), ss)
+    attach_flags(groups, boxes[flags].reshape(-1, 4), [flag_count(names[i]) for i in flags], ss)
+    find_beams(groups, head_boxes, ink, ss)
+    owners = np.concatenate([head_boxes, boxes[rests].reshape(-1, 4)])
+    dot_counts = assign_dots(owners, boxes[dots].reshape(-1, 4), ss)
+
+    events: list[NoteEvent] = []
+    stemmed = set()
+    for g in groups:
+        stemmed.update(g.heads)
+        events.append(_chord([heads[h] for h in g.heads], [dot_counts[h] for h in g.heads],
+                             names, boxes, g))
+    for chord in _stemless_chords(head_boxes, [h for h in range(len(heads)) if h not in stemmed]):
+        events.append(_chord([heads[h] for h in chord], [dot_counts[h] for h in chord],
+                             names, boxes, None))
+    for r, i in enumerate(rests):
+        events.append(_rest(i, names[i], boxes[i], dot_counts[len(heads) + r]))
+    events.sort(key=lambda e: e.x)
+    return _merge_voices(events, ss)
+
+
+def _chord(head_ids: list[int], dots: list[int], names, boxes, group: Optional[StemGroup]) -> NoteEvent:
+    """A chord (or single note) from its noteheads and, when it has one, its stem."""
+    family = notehead_family(names[head_ids[0]])
+    base = NOTEHEAD_QUARTERS[family]
+    grace = all(names[i].endswith("Small") for i in head_ids)
+    x = float(np.mean([_centre(boxes[i])[0] for i in head_ids]))
+    event = NoteEvent(x=x, duration=base, base=base, head_ids=list(head_ids),
+                      head_boxes=[boxes[i] for i in head_ids], grace=grace)
+    if group is not None:
+        event.x, event.stem_up = group.x, group.up
+        event.tip = (group.x, group.tip_y)
+        if family == "noteheadBlack":
+            event.beams = group.beams
+            event.base = base / (2 ** max(group.flags, group.beams))
+    event.dots = max(dots) if dots else 0
+    event.duration = Fraction(0) if grace else dotted(event.base, event.dots)
+    event.head_durations = [event.duration] * len(head_ids)
+    return event
+
+
+def _stemless_chords(head_boxes: np.ndarray, free: list[int]) -> list[list[int]]:
+    """Stemless noteheads (whole notes) that overlap in x are one chord."""
+    chords: list[list[int]] = []
+    for h in sorted(free, key=lambda h: head_boxes[h][0]):
+        cx = (head_boxes[h][0] + head_boxes[h][2]) / 2.0
+        if chords:
+            last = head_boxes[chords[-1][0]]
+            if last[0] <= cx <= last[2]:
+                chords[-1].append(h)
+                continue
+        chords.append([h])
+    return chords
+
+
+def _rest(i: int, name: str, box: np.ndarray, dots: int) -> NoteEvent:
+    """A rest event; a whole rest or a measure-rest bar may fill a whole measure."""
+    base = REST_QUARTERS.get(name, Fraction(4))
+    return NoteEvent(x=_centre(box)[0], duration=dotted(base, dots), base=base, dots=dots,
+                     symbol_id=i, box=box, measure_rest=name in ("restWhole", "restHBar") and dots == 0)
+
+
+def _merge_voices(events: list[NoteEvent], ss: float) -> list[NoteEvent]:
+    """One voice per staff: notes of two stems at the same x become one chord."""
+    merged: list[NoteEvent] = []
+    for e in events:
+        prev = merged[-1] if merged else None
+        if (prev is not None and not e.is_rest and not prev.is_rest and e.grace == prev.grace
+                and abs(e.x - prev.x) < 0.6 * ss):
+            prev.head_ids += e.head_ids
+            prev.head_boxes += e.head_boxes
+            prev.head_durations += e.head_durations
+            if e.duration and e.duration < prev.duration:
+                prev.duration, prev.base, prev.dots = e.duration, e.base, e.dots
+            continue
+        merged.append(e)
+    return merged
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def _attribute_changes(staff, ids, names, boxes, ss) -> list[AttributeChange]:
+    """Clefs (with their octave marks), key signatures and time signatures, by x."""
+    changes: list[AttributeChange] = []
+    clefs = [i for i in ids if names[i] in CLEFS]
+    octave_marks = [i for i in ids if names[i] in ("clef8", "clef15")]
+    for i in clefs:
+        x0, y0, _, y1 = boxes[i]
+        clef = clef_from_box(names[i], float(staff.position(x0, y1)), float(staff.position(x0, y0)),
+                             _octave(i, octave_marks, names, boxes))
+        changes.append(AttributeChange(x=float(x0), clef=clef))
+    for group in _groups([i for i in ids if names[i] in ("keySharp", "keyFlat", "keyNatural")], boxes, ss):
+        sharps = sum(names[i] == "keySharp" for i in group)
+        flats = sum(names[i] == "keyFlat" for i in group)
+        changes.append(AttributeChange(x=float(boxes[group[0]][0]), fifths=sharps - flats))
+    for group in _groups([i for i in ids if names[i].startswith("timeSig")], boxes, ss):
+        time = _time_signature(staff, group, names, boxes)
+        if time:
+            changes.append(AttributeChange(x=float(boxes[group[0]][0]), time=time))
+    return sorted(changes, key=lambda c: c.x)
+
+
+def _octave(clef: int, marks: list[int], names, boxes) -> Optional[int]:
+    """+1/-1 (+2/-2 for 15) when an octave mark sits above/below this clef, None without one."""
+    cb = boxes[clef]
+    for m in marks:
+        mb = boxes[m]
+        if mb[2] >= cb[0] and mb[0] <= cb[2]:
+            sign = 1 if _centre(mb)[1] < _centre(cb)[1] else -1
+            return sign * (2 if names[m] == "clef15" else 1)
+    return None
+
+
+def _groups(ids: list[int], boxes, ss) -> list[list[int]]:
+    """Symbols in a horizontal row with gaps under 1.2 ss (key and time signatures)."""
+    groups: list[list[int]] = []
+    for i in sorted(ids, key=lambda i: boxes[i][0]):
+        if groups and boxes[i][0] - max(boxes[j][2] for j in groups[-1]) < 1.2 * ss:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _time_signature(staff, group, names, boxes) -> Optional[tuple[int, int]]:
+    """4/4 from C, 2/2 from cut C, else digits above the middle line over digits below."""
+    kinds = [names[i] for i in group]
+    if "timeSigCommon" in kinds:
+        return 4, 4
+    if "timeSigCutCommon" in kinds:
+        return 2, 2
+    top, bottom = [], []
+    for i in sorted(group, key=lambda i: boxes[i][0]):
+        digit = names[i][len("timeSig"):]
+        if not digit.isdigit():
+            continue
+        cx, cy = _centre(boxes[i])
+        (top if staff.position(cx, cy) > 4 else bottom).append(digit)
+    if top and bottom and int("".join(bottom)) > 0:
+        return int("".join(top)), int("".join(bottom))
+    return None
+
+
+# --------------------------------------------------------------------------- pitch
+
+
+def _accidentals(staff, ids, names, boxes, events, ss) -> dict[int, int]:
+    """Alteration written before each notehead (symbol index -> alter), from accidentals.
+
+    An accidental belongs to the notehead just right of it (within 3 ss; chord accidentals
+    stack leftwards) at the same staff position; a flat's bowl, not its box centre, marks it.
+    """
+    heads = [(i, e) for e in events for i in e.head_ids]
+    found: dict[int, tuple[int, float]] = {}
+    for a in ids:
+        kind = names[a].removesuffix("Small")
+        if kind not in ACCIDENTAL_ALTER:
+            continue
+        box = boxes[a]
+        cy = box[3] - 0.55 * ss if "Flat" in kind else _centre(box)[1]
+        pos = staff.position(_centre(box)[0], cy)
+        best, best_cost = None, None
+        for h, _ in heads:
+            hb = boxes[h]
+            gap = hb[0] - box[2]
+            hpos = staff.position(*_centre(hb))
+            if not -0.4 * ss <= gap <= 3.0 * ss or abs(hpos - pos) > 1.5:
+                continue
+            cost = abs(hpos - pos) + 0.3 * gap / ss
+            if best_cost is None or cost < best_cost:
+                best, best_cost = h, cost
+        if best is not None and (best not in found or best_cost < found[best][1]):
+            found[best] = (ACCIDENTAL_ALTER[kind], best_cost)
+    return {h: alter for h, (alter, _) in found.items()}
+
+
+def _walk(music: StaffMusic, events: list[NoteEvent], changes: list[AttributeChange],
+          accidentals: dict[int, int], names: list[str]) -> None:
+    """Cut events into measures at the barlines and spell pitches with the state in force."""
+    staff = music.staff
+    clefs = [c.clef for c in changes if c.clef]
+    keys = [c.fifths for c in changes if c.fifths is not None]
+    clef, fifths = (clefs[0] if clefs else music.clef), (keys[0] if keys else music.fifths)
+    music.clef, music.fifths = clef, fifths
+    bars = sorted(music.barlines)
+    measures: list[Measure] = [Measure() for _ in range(len(bars) + 1)]
+    state = MeasureAccidentals(key=key_alterations(fifths))
+    current = -1
+    for item in sorted(changes + events, key=lambda i: (i.x, isinstance(i, NoteEvent))):
+        k = int(np.searchsorted(bars, item.x))
+        if k != current:
+            state = MeasureAccidentals(key=key_alterations(fifths))
+            current = k
+        if isinstance(item, AttributeChange):
+            if item.clef:
+                clef = item.clef
+            if item.fifths is not None:
+                fifths = item.fifths
+                state = MeasureAccidentals(key=key_alterations(fifths))
+        else:
+            _spell(item, staff, clef, state, accidentals, names)
+        measures[k].items.append(item)
+    # empty measures (before a leading barline, after the last) and courtesy signatures go
+    music.measures = [m for m in measures if m.events]
+
+
+def _spell(event: NoteEvent, staff, clef: Clef, state: MeasureAccidentals,
+           accidentals: dict[int, int], names: list[str]) -> None:
+    """Set the pitches of a chord, lowest first."""
+    spelled = []
+    for i, box in zip(event.head_ids, event.head_boxes):
+        position = snap_position(staff.position(*_centre(box)), notehead_on_line(names[i]))
+        written = accidentals.get(i)
+        spelled.append((state.pitch(clef, position, written), written, i, box, event.head_durations[len(spelled)]))
+    spelled.sort(key=lambda p: p[0].midi())
+    event.pitches = [p[0] for p in spelled]
+    event.accidentals = [p[1] for p in spelled]
+    event.head_ids = [p[2] for p in spelled]
+    event.head_boxes = [p[3] for p in spelled]
+    event.head_durations = [p[4] for p in spelled]
+
+
+# --------------------------------------------------------------------------- beams
+
+
+def _tag_beams(ink: np.ndarray, music: StaffMusic, ss: float) -> None:
+    """MusicXML beam tags per level for consecutive beamed notes joined by ink at the tips."""
+    for measure in music.measures:
+        events = [e for e in measure.events if not e.is_rest and not e.grace]
+        linked = [e.beams > 0 and f.beams > 0 and e.tip is not None and f.tip is not None
+                  and beam_connects(ink, e.tip, f.tip, ss) for e, f in zip(events, events[1:])]
+        for n, e in enumerate(events):
+            e.beam_tags = []
+            left = n > 0 and linked[n - 1]
+            right = n < len(linked) and linked[n]
+            for level in range(1, e.beams + 1):
+                has_left = left and events[n - 1].beams >= level
+                has_right = right and events[n + 1].beams >= level
+                if has_left and has_right:
+                    e.beam_tags.append("continue")
+                elif has_right:
+                    e.beam_tags.append("begin")
+                elif has_left:
+                    e.beam_tags.append("end")
+                elif left or right:
+                    e.beam_tags.append("forward hook" if right else "backward hook")
+
+
+# --------------------------------------------------------------------------- tuplets
+
+#: Tuplet number class -> (actual, normal): three in the time of two, ...
+TUPLET_RATIO: dict[str, tuple[int, int]] = {
+    "tuplet2": (2, 3), "tuplet3": (3, 2), "tuplet4": (4, 3), "tuplet5": (5, 4), "tuplet6": (6, 4),
+    "tuplet7": (7, 4), "tuplet8": (8, 6), "tuplet9": (9, 8),
+}
+
+
+def _beam_groups(events: list[NoteEvent]) -> list[list[NoteEvent]]:
+    """Runs of events joined by beams (a 'begin' ... 'end' chain at level 1)."""
+    groups, current = [], []
+    for e in events:
+        tag = e.beam_tags[0] if e.beam_tags else None
+        if tag == "begin" or (tag in ("continue", "end") and not current):
+            current = [e]
+        elif tag in ("continue", "end"):
+            current.append(e)
+        if tag == "end" and current:
+            groups.append(current)
+            current = []
+    return groups
+
+
+def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: np.ndarray, ss: float) -> None:
+    """Scale the notes under each tuplet number (3 in the time of 2, ...), in place.
+
+    The notes are those under the tuplet's bracket when it has one, else the beamed group
+    below or above the number, else the `actual` events nearest to it.
+    """
+    events = [e for m in music.measures for e in m.events if not e.grace]
+    brackets = [boxes[i] for i in ids if names[i] == "tupletBracket"]
+    for i in ids:
+        if names[i] not in TUPLET_RATIO:
+            continue
+        actual, normal = TUPLET_RATIO[names[i]]
+        cx, cy = _centre(boxes[i])
+        bracket = next((b for b in brackets if b[0] <= cx <= b[2] and b[1] - ss <= cy <= b[3] + ss), None)
+        if bracket is not None:
+            members = [e for e in events if bracket[0] - 0.5 * ss <= e.x <= bracket[2] + 0.5 * ss]
+        else:
+            members = next((g for g in _beam_groups(events)
+                            if g[0].x - 0.5 * ss <= cx <= g[-1].x + 0.5 * ss), None)
+            if members is None:
+                members = sorted(sorted(events, key=lambda e: abs(e.x - cx))[:actual], key=lambda e: e.x)
+        for e in members:
+            if e.tuplet is None:
+                e.tuplet = (actual, normal)
+                scale = Fraction(normal, actual)
+                e.duration *= scale
+                e.head_durations = [d * scale for d in e.head_durations]

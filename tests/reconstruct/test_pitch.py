@@ -1,0 +1,117 @@
+"""Pitch: staff position + clef + key signature + accidentals -> the written pitch."""
+from __future__ import annotations
+
+import music21
+
+from detector.reconstruct.pitch import Clef, MeasureAccidentals, key_alterations, snap_position
+from handmade import SS, HandPage
+from musicxml_reading import music21_notes, score_file, xml_notes
+
+
+def test_clefs_read_their_reference_notes():
+    # given each clef, when the note on its reference line is read, then it is that note
+    assert Clef("clefG").diatonic_index(2) == 4 * 7 + 4  # G4 on line 2
+    assert Clef("clefF").diatonic_index(6) == 3 * 7 + 3  # F3 on line 4
+    assert Clef("clefCAlto").diatonic_index(4) == 4 * 7  # C4 on the middle line
+    assert Clef("clefCTenor").diatonic_index(6) == 4 * 7  # C4 on line 4
+    assert Clef("clefG", octave_change=-1).diatonic_index(2) == 3 * 7 + 4  # tenor voice G3
+
+
+def test_notehead_class_decides_line_or_space():
+    # a box centre half way between line 2 and the space above: the class breaks the tie
+    assert snap_position(2.45, on_line=True) == 2
+    assert snap_position(2.55, on_line=True) == 2
+    assert snap_position(2.45, on_line=False) == 3
+    assert snap_position(1.6, on_line=False) == 1
+
+
+def test_accidental_holds_for_the_measure_at_its_octave_only():
+    state = MeasureAccidentals(key=key_alterations(-3))  # Bb Eb Ab
+    treble = Clef("clefG")
+    assert state.pitch(treble, 3, None).alter == -1  # A4 -> Ab4 from the key
+    assert state.pitch(treble, 3, 0).alter == 0  # natural
+    assert state.pitch(treble, 3, None).alter == 0  # still natural later in the measure
+    assert state.pitch(treble, 10, None).alter == -1  # A5: another octave keeps the key's flat
+
+
+def test_c_major_scale_in_treble_clef(tmp_path):
+    # given a treble staff in 4/4 with C4 D4 E4 F4 | G4 A4 B4 C5 as quarter notes
+    page = HandPage()
+    page.clef("clefG")
+    page.time(115, 4, 4)
+    xs = [170 + 60 * k for k in range(8)]
+    for k, (x, pos) in enumerate(zip(xs, range(-2, 6))):
+        page.note(x + (40 if k >= 4 else 0), pos, stem="up" if pos < 4 else "down")
+    page.barline(xs[3] + 50)
+    page.barline(xs[7] + 90)
+    # when it is recognised and written
+    path = score_file(page, tmp_path)
+    notes = xml_notes(path)
+    # then the XML holds exactly the scale, all quarters, in two measures
+    assert [(n["step"], n["octave"], n["alter"]) for n in notes] == [
+        ("C", 4, 0), ("D", 4, 0), ("E", 4, 0), ("F", 4, 0), ("G", 4, 0), ("A", 4, 0), ("B", 4, 0), ("C", 5, 0)]
+    assert {n["type"] for n in notes} == {"quarter"}
+    parsed = music21.converter.parse(str(path))
+    assert len(parsed.parts[0].getElementsByClass("Measure")) == 2
+    assert parsed.parts[0].getTimeSignatures()[0].ratioString == "4/4"
+    assert music21_notes(path) == [(n, 1.0) for n in ("C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5")]
+
+
+def test_bass_clef_three_flats_and_a_natural(tmp_path):
+    # given a bass staff with 3 flats: B2 E3 (natural)A2 A2 A3 | A2
+    page = HandPage()
+    page.clef("clefF")
+    for k, pos in enumerate((2, 5, 1)):  # Bb, Eb, Ab on their bass-clef lines and spaces
+        page.symbol("keyFlat", 110 + 18 * k, pos + 0.6, w=14, h=2.4 * SS)
+    page.note(220, 2)
+    page.note(290, 5)
+    page.symbol("accidentalNatural", 340, 1, w=12, h=3 * SS)
+    page.note(370, 1)
+    page.note(440, 1)
+    page.note(510, 8, stem="down")
+    page.barline(570)
+    page.note(630, 1)
+    page.barline(700)
+    path = score_file(page, tmp_path)
+    notes = xml_notes(path)
+    assert [(n["step"], n["octave"], n["alter"]) for n in notes] == [
+        ("B", 2, -1), ("E", 3, -1), ("A", 2, 0), ("A", 2, 0), ("A", 3, -1), ("A", 2, -1)]
+    assert notes[2]["accidental"] == "natural" and notes[3]["accidental"] is None
+    parsed = music21.converter.parse(str(path))
+    first_measure = parsed.parts[0].getElementsByClass("Measure")[0]
+    assert first_measure.keySignature.sharps == -3
+    assert [n for n, _ in music21_notes(path)] == ["B-2", "E-3", "A2", "A2", "A-3", "A-2"]
+
+
+def test_ledger_line_notes_above_and_below(tmp_path):
+    # given treble-clef notes on ledger lines: C6, A5 above; A3, F3 below (ink has the ledgers)
+    page = HandPage()
+    page.clef("clefG")
+    for x, pos in ((170, 12), (240, 10), (310, -4), (380, -6)):
+        page.note(x, pos, stem="down" if pos > 4 else "up")
+    page.barline(440)
+    notes = xml_notes(score_file(page, tmp_path))
+    assert [(n["step"], n["octave"]) for n in notes] == [("C", 6), ("A", 5), ("A", 3), ("F", 3)]
+
+
+def test_octave_mark_below_a_treble_clef_lowers_every_note(tmp_path):
+    page = HandPage()
+    page.clef("clefG")
+    page.symbol("clef8", 70, -5, w=0.6 * SS, h=0.8 * SS)
+    page.note(170, 2)
+    page.barline(240)
+    path = score_file(page, tmp_path)
+    assert [(n["step"], n["octave"]) for n in xml_notes(path)] == [("G", 3)]
+    parsed = music21.converter.parse(str(path))
+    assert parsed.parts[0].getElementsByClass("Measure")[0].clef.octaveChange == -1
+
+
+def test_clef_change_mid_staff(tmp_path):
+    # given a treble staff that switches to the alto clef: the same middle-line note changes name
+    page = HandPage()
+    page.clef("clefG")
+    page.note(170, 4, stem="down")
+    page.clef("clefCAlto", 240)
+    page.note(300, 4, stem="down")
+    page.barline(360)
+    assert [(n["step"], n["octave"]) for n in xml_notes(score_file(page, tmp_path))] == [("B", 4), ("C", 4)]
