@@ -39,7 +39,7 @@ class DataConfig:
     """Where pages come from and how training samples are cut from them."""
 
     root: Optional[str] = None  # DSv2-format folder; None = the synthetic default dataset
-    synthetic_dir: str = "data/synthetic"  # where the default dataset is generated on first use
+    synthetic_dir: str = "data/synthetic"  # default dataset goes to <synthetic_dir>/s<seed>-p<pages>/
     synthetic_pages: int = 60  # pages to generate for the default dataset (train + val)
     synthetic_seed: int = 0  # generator seed: same seed, same pages
     train_split: str = "train"  # reads deepscores_<split>.json under root
@@ -49,6 +49,7 @@ class DataConfig:
     imgsz: int = 1024  # crop side (crop mode) or the long side of the resized page (resize)
     rare_class_boost: float = 2.0  # >1 favours crops that contain rare classes
     num_workers: int = 0  # DataLoader workers
+    cache_mb: int = 2048  # decoded pages kept in memory per process (a DSv2 page is ~10 MB gray)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     mosaic: bool = False  # Stage-2: mosaic off (it cuts symbols and mixes staff sizes)
 
@@ -108,6 +109,7 @@ class GuardConfig:
     window: int = 50
     lr_factor: float = 0.5  # learning rate multiplied by this on each rollback
     max_rollbacks: int = 3  # then stop with a diagnosis
+    loss_spike_factor: Optional[float] = 10.0  # a loss above this x the recent median is a bad step too; null = off
 
 
 @dataclass

@@ -244,7 +244,9 @@ def resolve_data_root(cfg: Config) -> Path:
     from detector.data.synth import ensure_synthetic_dataset  # heavy (verovio, music21): only when needed
 
     data = cfg.data
-    return Path(ensure_synthetic_dataset(Path(data.synthetic_dir), data.synthetic_pages, data.synthetic_seed))
+    # One folder per (seed, pages): configs of different sizes never regenerate each other's data.
+    out_dir = Path(data.synthetic_dir) / f"s{data.synthetic_seed}-p{data.synthetic_pages}"
+    return Path(ensure_synthetic_dataset(out_dir, data.synthetic_pages, data.synthetic_seed))
 
 
 def build_dataset(cfg: Config, split: str, length: int) -> Dataset:
@@ -257,5 +259,7 @@ def build_dataset(cfg: Config, split: str, length: int) -> Dataset:
     pages = load_deepscores(json_path, classes=class_names).pages
     augment = split == cfg.data.train_split
     if cfg.data.mode == "resize":
-        return ResizeDataset(pages, class_names, cfg.data, cfg.train.seed, length, augment=augment)
-    return CropDataset(pages, class_names, cfg.data, cfg.train.seed, length, augment=augment)
+        return ResizeDataset(pages, class_names, cfg.data, cfg.train.seed, length, augment=augment,
+                             cache_mb=cfg.data.cache_mb)
+    return CropDataset(pages, class_names, cfg.data, cfg.train.seed, length, augment=augment,
+                       cache_mb=cfg.data.cache_mb)

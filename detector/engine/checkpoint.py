@@ -1,0 +1,190 @@
+"""Atomic, resumable training checkpoints in ``runs/NAME/checkpoints/``.
+
+A checkpoint is written to a temporary file in the same folder, fsync'ed and renamed over
+its final name (``os.replace`` is atomic on POSIX), so a run killed at any instant leaves
+either the old file or the new one, never half of one. Reading tolerates the rare truncated
+or corrupt file anyway (a full disk, a copy interrupted by the user): it is reported and
+the previous checkpoint is used.
+
+Layout (the keys of ``model_io`` plus the training state, see ARCHITECTURE.md): ``model``,
+``config``, ``class_names``, ``code_version``, ``optimizer``, ``scheduler``, ``scaler``,
+``rng``, ``data_position``, ``step``, ``epoch``, ``metrics``, ``guard``.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+import detector
+
+CHECKPOINT_DIRNAME = "checkpoints"
+_STEP_NAME = re.compile(r"^step_(\d{8})\.pt$")
+REQUIRED_KEYS = ("model", "optimizer", "scheduler", "rng", "step", "config")
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint where one was asked for (one-line message)."""
+
+
+def code_version() -> str:
+    """``git describe`` of the source tree when it is a checkout, else the package version."""
+    repo = Path(detector.__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=repo, capture_output=True, text=True, timeout=5,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return f"git:{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"omr-detector {detector.__version__}"
+
+
+def capture_rng() -> dict:
+    """Every RNG state a training step can touch (python, numpy, torch CPU and CUDA)."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        # a tensor and plain numbers, not an ndarray: model_io.load_model reads training
+        # checkpoints with weights_only=True, which refuses numpy objects
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    """Inverse of :func:`capture_rng`."""
+    random.setstate(state["python"])
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["name"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file + fsync + ``os.replace`` (crash-safe)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load a checkpoint on CPU and check that it holds a training state.
+
+    Raises:
+        CheckpointError: unreadable, truncated, corrupt or not a training checkpoint.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError/... for bad bytes
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {str(err)[:120]})") from None
+    if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
+        raise CheckpointError(f"checkpoint {path} is not a training checkpoint (missing keys)")
+    return state
+
+
+class CheckpointManager:
+    """Writes ``step_XXXXXXXX.pt`` (the last ``keep_last``) and ``best.pt`` under ``run_dir``."""
+
+    def __init__(self, run_dir: Path, keep_last: int, keep_best: bool = True) -> None:
+        self.dir = Path(run_dir) / CHECKPOINT_DIRNAME
+        self.keep_last = max(1, keep_last)
+        self.keep_best = keep_best
+
+    def step_paths(self) -> list[Path]:
+        """Step checkpoints, oldest first."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.iterdir() if _STEP_NAME.match(p.name))
+
+    def save(self, state: dict, step: int) -> Path:
+        """Write the checkpoint of ``step`` and drop the oldest beyond ``keep_last``.
+
+        ``step_00000000.pt`` (the initial weights) is always kept: the NaN guard's rollback of
+        last resort when trouble starts before the first periodic checkpoint.
+        """
+        path = self.dir / f"step_{step:08d}.pt"
+        atomic_save(state, path)
+        for old in self.step_paths()[: -self.keep_last]:
+            if old.name != "step_00000000.pt":
+                old.unlink(missing_ok=True)
+        return path
+
+    def save_best(self, state: dict) -> Path:
+        """Write ``best.pt`` (the caller decides what "best" means: validation mAP)."""
+        path = self.dir / "best.pt"
+        atomic_save(state, path)
+        return path
+
+    def load_latest(self, max_step: Optional[int] = None) -> tuple[Optional[dict], Optional[Path]]:
+        """The newest readable step checkpoint (optionally with ``step <= max_step``).
+
+        A corrupt or truncated newer file is skipped with a warning naming it.
+        """
+        for path in reversed(self.step_paths()):
+            if max_step is not None and int(_STEP_NAME.match(path.name).group(1)) > max_step:
+                continue
+            try:
+                return read_checkpoint(path), path
+            except CheckpointError as err:
+                warnings.warn(f"{err}; falling back to the previous checkpoint", stacklevel=2)
+        return None, None
+
+
+def resolve_resume(resume: str, run_dir: Path) -> tuple[dict, Path]:
+    """Load what ``--resume`` names: ``auto`` (latest good checkpoint of this run) or a path.
+
+    Raises:
+        CheckpointError: nothing usable found (one line).
+    """
+    if resume == "auto":
+        state, path = CheckpointManager(run_dir, keep_last=1).load_latest()
+        if state is None:
+            raise CheckpointError(f"--resume auto: no usable checkpoint in {Path(run_dir) / CHECKPOINT_DIRNAME}")
+        return state, path
+    path = Path(resume)
+    if path.is_dir():  # a run folder or its checkpoints folder
+        run = path.parent if path.name == CHECKPOINT_DIRNAME else path
+        return resolve_resume("auto", run)
+    if not path.is_file():
+        raise CheckpointError(f"--resume: no such file: {path}")
+    try:
+        return read_checkpoint(path), path
+    except CheckpointError as err:
+        # a named file that is corrupt: fall back to its older siblings, loudly
+        manager = CheckpointManager(path.parent.parent, keep_last=1)
+        match = _STEP_NAME.match(path.name)
+        if match is None:
+            raise
+        state, fallback = manager.load_latest(max_step=int(match.group(1)) - 1)
+        if state is None:
+            raise
+        warnings.warn(f"{err}; resuming from {fallback} instead", stacklevel=2)
+        return state, fallback
