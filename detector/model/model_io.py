@@ -1,0 +1,110 @@
+"""Save and load a detector with its config inside, so a checkpoint alone rebuilds its model.
+
+A checkpoint is a dict: ``model`` (state dict), ``config`` (``config_to_dict``),
+``class_names``, ``code_version``; training checkpoints add optimizer, scheduler, ... and are
+read by ``load_model`` too. Files are loaded with ``weights_only=True`` (no arbitrary code
+runs from a downloaded checkpoint), so every value must be tensors and plain Python types.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+import detector
+from detector.config import Config, ConfigError, config_from_dict, config_to_dict
+from detector.model.detector import SymbolDetector, build_model
+
+REQUIRED_KEYS = ("model", "config", "class_names")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, unreadable or incomplete (one-line message with the path)."""
+
+
+def atomic_torch_save(obj: dict, path: str | Path) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
+
+    A crash mid-write leaves the previous file intact, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            torch.save(obj, temp_file)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def save_model(
+    path: str | Path, model: SymbolDetector, cfg: Config, class_names: list[str], half: bool = False
+) -> None:
+    """Write an inference checkpoint atomically; ``half=True`` stores float tensors as fp16."""
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    if half:
+        state = {n: t.half() if t.is_floating_point() else t for n, t in state.items()}
+    checkpoint = {
+        "model": state,
+        "config": config_to_dict(cfg),
+        "class_names": list(class_names),
+        "code_version": detector.__version__,
+    }
+    atomic_torch_save(checkpoint, path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict on CPU; raise ``CheckpointError`` (one line) if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, wrong format, non-plain objects inside
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {reason}") from None
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise CheckpointError(f"checkpoint {path} lacks one of the keys {', '.join(REQUIRED_KEYS)}")
+    return checkpoint
+
+
+def config_from_checkpoint(values: dict, path: Path) -> Config:
+    """Rebuild the stored Config; a data.root that does not exist here is dropped (model unaffected)."""
+    values = copy.deepcopy(values)
+    root = (values.get("data") or {}).get("root")
+    if root is not None and not Path(root).exists():
+        values["data"]["root"] = None
+    try:
+        return config_from_dict(values)
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {path} holds an invalid config: {err}") from None
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[SymbolDetector, Config, list[str]]:
+    """Rebuild the model from the config inside the checkpoint and load its weights (eval mode).
+
+    Reads inference checkpoints (``save_model``) and training checkpoints alike.
+    """
+    path = Path(path)
+    checkpoint = read_checkpoint(path)
+    cfg = config_from_checkpoint(checkpoint["config"], path)
+    class_names = list(checkpoint["class_names"])
+    model = build_model(cfg.model, len(class_names))
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0][:160]
+        raise CheckpointError(f"checkpoint {path}: weights do not fit its own config: {first}") from None
+    return model.to(device).eval(), cfg, class_names

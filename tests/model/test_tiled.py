@@ -1,0 +1,69 @@
+"""Full-page tiled inference agrees with running the whole page at once."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from detector.model import detect_pages
+from detector.model.tiled import tile_starts
+
+
+def test_tiles_cover_the_page_with_the_overlap_and_end_at_the_border():
+    assert tile_starts(300, 160, 64) == [0, 96, 140]
+    assert tile_starts(100, 160, 64) == [0]
+    assert tile_starts(160, 160, 64) == [0]
+
+
+def best_same_class_match(detections: dict, gt_boxes: torch.Tensor, gt_labels: torch.Tensor) -> torch.Tensor:
+    """Per ground-truth box, the best same-class confident (> 0.3) detection box; NaN if none at IoU >= 0.5."""
+    confident = detections["scores"] > 0.3
+    boxes = torch.from_numpy(detections["boxes"][confident])
+    labels = torch.from_numpy(detections["labels"][confident])
+    iou = box_iou(gt_boxes, boxes) * (gt_labels[:, None] == labels[None, :])  # [N, K]
+    best = torch.full((len(gt_boxes), 4), float("nan"))
+    if boxes.numel():
+        value, index = iou.max(dim=1)
+        best[value >= 0.5] = boxes[index[value >= 0.5]]
+    return best
+
+
+def test_tiled_detections_equal_untiled_ones_within_nms_tolerance(overfit_fcos):
+    # given the 320 x 320 mosaic page the tiny model trained on (random 160 px windows of it)
+    page = (overfit_fcos.mosaic[0].numpy() * 255).round().astype(np.uint8)
+    gt_boxes, gt_labels = overfit_fcos.mosaic_target["boxes"], overfit_fcos.mosaic_target["labels"]
+    untiled_cfg = dataclasses.replace(overfit_fcos.model_cfg, tile_size=512, tile_overlap=64)
+    tiled_cfg = dataclasses.replace(overfit_fcos.model_cfg, tile_size=160, tile_overlap=64)  # 3 x 3 tiles
+    # when the page is detected in one piece and by tiles that cut through its symbols
+    whole = best_same_class_match(detect_pages(overfit_fcos.model, [page], untiled_cfg)[0], gt_boxes, gt_labels)
+    tiled = best_same_class_match(detect_pages(overfit_fcos.model, [page], tiled_cfg)[0], gt_boxes, gt_labels)
+    # then both find the same symbols, with boxes that NMS would treat as one (IoU >= nms_thresh)
+    found_whole, found_tiled = ~whole[:, 0].isnan(), ~tiled[:, 0].isnan()
+    assert found_whole.float().mean() >= 0.75
+    assert torch.equal(found_whole, found_tiled)
+    pair_iou = box_iou(whole[found_whole], tiled[found_tiled]).diagonal()
+    assert (pair_iou >= untiled_cfg.nms_thresh).all()
+
+
+def test_detect_pages_returns_numpy_per_page_and_restores_training_mode(overfit_fcos):
+    pages = [np.full((200, 300), 255, dtype=np.uint8), np.full((90, 70), 255, dtype=np.uint8)]
+    overfit_fcos.model.train()
+    try:
+        results = detect_pages(overfit_fcos.model, pages, overfit_fcos.model_cfg, "cpu")
+        assert overfit_fcos.model.training
+    finally:
+        overfit_fcos.model.eval()
+    assert len(results) == 2
+    for result in results:
+        assert result["boxes"].dtype == np.float32 and result["boxes"].shape[1] == 4
+        assert result["labels"].dtype == np.int64
+        assert len(result["scores"]) == len(result["labels"]) == len(result["boxes"])
+        assert not (result["scores"] > 0.5).any()  # blank paper: nothing confident
+
+
+def test_a_colour_page_is_a_one_line_error(overfit_fcos):
+    with pytest.raises(ValueError, match=r"gray np.ndarray \[H, W\]"):
+        detect_pages(overfit_fcos.model, [np.zeros((50, 50, 3), np.uint8)], overfit_fcos.model_cfg)
