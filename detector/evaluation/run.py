@@ -24,10 +24,9 @@ from detector.evaluation.inference import predict_pages
 from detector.evaluation.matching import detections_by_image
 from detector.evaluation.plots import confusion_counts, plot_confusion_matrix, plot_pr_curves, write_overlays
 from detector.evaluation.report import EvalReport
-from detector.model.model_io import CheckpointError, load_model, read_checkpoint
+from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model, read_checkpoint
 
 #: The checkpoint ``eval.py`` scores when ``--weights`` is not given.
-DEFAULT_WEIGHTS = Path("weights/default.pt")
 
 #: Where reports go when ``--out`` is not given: ``runs/eval/<checkpoint or detections stem>``.
 DEFAULT_OUT_ROOT = Path("runs/eval")

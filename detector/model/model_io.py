@@ -20,6 +20,10 @@ from detector.model.detector import SymbolDetector, build_model
 
 REQUIRED_KEYS = ("model", "config", "class_names")
 
+#: The shipped default model (configs/default_model.yaml, see weights/README.md), found from the
+#: repository root so that eval.py and reconstruct.py work from any working directory.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "default.pt"
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or incomplete (one-line message with the path)."""

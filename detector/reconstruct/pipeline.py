@@ -15,6 +15,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model
+
 from detector.data.deepscores import load_page_image, parse_deepscores
 from detector.reconstruct.music import Score, build_score
 from detector.reconstruct.music_overlay import draw_music_overlay
@@ -25,7 +27,6 @@ from detector.reconstruct.symbols import (
 )
 
 #: Where reconstruct.py looks for a detector when --weights is not given.
-DEFAULT_WEIGHTS = Path("weights/default.pt")
 
 #: Classes rebuilt from the ink, so dropped from any input (ground truth has them).
 REBUILT_CLASSES = ("stem", "ledgerLine", "beam", "staff")
@@ -65,8 +66,9 @@ def music_from_structure(gray: np.ndarray, structure: StructureResult) -> tuple[
 
 def missing_weights_message(path: Path) -> str:
     """The error for a missing checkpoint: it says how to get one."""
-    return (f"no detector checkpoint at {path}: train one with `python train.py` "
-            f"(writes runs/<name>/best.pt; copy it to {DEFAULT_WEIGHTS}), or pass --weights CKPT, "
+    return (f"no detector checkpoint at {path}: retrain the default with `python train.py --config "
+            f"configs/default_model.yaml` then `python -m detector.model.export "
+            f"runs/default_model/checkpoints/best.pt {DEFAULT_WEIGHTS} --half`, or pass --weights CKPT, "
             f"or give symbols with --detections DETS.json")
 
 
@@ -98,13 +100,39 @@ def detect_symbols(gray: np.ndarray, weights: Path) -> list[Symbol]:
         raise ReconstructError(missing_weights_message(weights))
     import torch
 
-    from detector.model.model_io import load_model
     from detector.model.tiled import detect_pages
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, cfg, class_names = load_model(weights, device=device)
+    try:
+        model, cfg, class_names = load_model(weights, device=device)
+    except CheckpointError as err:
+        raise ReconstructError(f"{err}; {missing_weights_message(weights).split(': ', 1)[1]}") from None
     detections = detect_pages(model, [gray], cfg.model, device)[0]
-    return symbols_from_detections(detections, class_names)
+    # Music is read from confident symbols only: the operating threshold of evaluation.
+    keep = detections["scores"] >= cfg.eval.score_thresh
+    detections = {key: value[keep] for key, value in detections.items()}
+    return symbols_from_detections(one_box_per_symbol(detections, class_names), class_names)
+
+
+def one_box_per_symbol(detections: dict, class_names: list[str], iou: float = 0.5) -> dict:
+    """NMS across the classes of one group (e.g. noteheadBlackOnLine vs noteheadBlackInSpace).
+
+    The detector's NMS is class-aware, so one notehead can come out twice with two classes;
+    music needs one reading per symbol, so the higher-scoring class wins within a group.
+    """
+    import torch
+    from torchvision.ops import batched_nms
+
+    from detector.evaluation.groups import class_group
+
+    if len(detections["scores"]) == 0:
+        return detections
+    groups = sorted({class_group(name) for name in class_names})
+    group_ids = torch.as_tensor([groups.index(class_group(class_names[int(label)]))
+                                 for label in detections["labels"]])
+    keep = batched_nms(torch.as_tensor(detections["boxes"], dtype=torch.float32),
+                       torch.as_tensor(detections["scores"], dtype=torch.float32), group_ids, iou).numpy()
+    return {key: value[keep] for key, value in detections.items()}
 
 
 def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = None,

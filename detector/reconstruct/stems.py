@@ -244,11 +244,11 @@ def _rule_stem(notes: list[NoteOnStaff], staff: Staff, stem_width: float, rules:
     if direction == "up":
         tip = min(tip_cy - length, middle_y) if tip_note.position <= -4 else tip_cy - length
         x1 = max(n.box[2] for n in notes)
-        box = (x1 - stem_width, tip, x1, base)
+        box = (x1 - stem_width, min(tip, base), x1, max(tip, base))
     else:
         tip = max(tip_cy + length, middle_y) if tip_note.position >= 12 else tip_cy + length
         x0 = min(n.box[0] for n in notes)
-        box = (x0, base, x0 + stem_width, tip)
+        box = (x0, min(base, tip), x0 + stem_width, max(base, tip))
     return Stem(far.staff_index, box, direction, False, list(notes))
 
 
@@ -345,6 +345,9 @@ def end_stems_in_flags(stems: list[Stem], flags: list[tuple[str, tuple[float, fl
                 continue
             x0, y0, x1, y1 = stem.box
             if stem.direction == "up":
-                stem.box = (x0, max(y0, fy0 + share * (fy1 - fy0)), x1, y1)
+                moved = (x0, max(y0, fy0 + share * (fy1 - fy0)), x1, y1)
             else:
-                stem.box = (x0, y0, x1, min(y1, fy1 - share * (fy1 - fy0)))
+                moved = (x0, y0, x1, min(y1, fy1 - share * (fy1 - fy0)))
+            # A stray flag (a detector's false positive) must not turn the stem inside out.
+            if moved[3] - moved[1] >= rules.min_stem_ink_sp * sp:
+                stem.box = moved

@@ -1,0 +1,42 @@
+"""Export a training checkpoint as a small inference checkpoint (the shipped default model).
+
+    python -m detector.model.export runs/default_model/checkpoints/best.pt weights/default.pt --half
+
+Training checkpoints carry the optimizer, RNG states and history; an inference checkpoint holds
+only the weights (optionally float16, half the size), the config and the class list, which is
+all ``load_model`` needs to rebuild the model.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from detector.model.model_io import CheckpointError, load_model, save_model
+
+
+def export_model(source: Path, target: Path, half: bool) -> Path:
+    """Load ``source`` (training or inference checkpoint) and write ``target`` atomically."""
+    model, cfg, class_names = load_model(source)
+    save_model(target, model, cfg, class_names, half=half)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: exit 2 with one line on a missing or corrupt checkpoint."""
+    parser = argparse.ArgumentParser(description="Export a checkpoint as an inference checkpoint.")
+    parser.add_argument("source", type=Path, help="training or inference checkpoint (.pt)")
+    parser.add_argument("target", type=Path, help="output file, e.g. weights/default.pt")
+    parser.add_argument("--half", action="store_true", help="store float weights as float16 (half the size)")
+    args = parser.parse_args(argv)
+    try:
+        target = export_model(args.source, args.target, args.half)
+    except CheckpointError as err:
+        print(f"export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
