@@ -10,6 +10,16 @@ Two things differ from ``COCOeval.summarize()``:
   hard-codes 100 for some lines, so the numbers are computed here from
   ``eval["precision"]`` the way ``_summarize`` does (mean over entries > -1).
 - Precision and recall at one operating score threshold, which COCO does not report.
+
+Two summaries are added for the Stage-2 question "how good are the core symbols?":
+
+- ``core_map`` / ``core_map50``: COCO's class mean over the classes of the named groups
+  (noteheads ... dynamics), i.e. without ``other`` (braces, tuplets, fingerings, ...).
+- per group, ``located_map`` / ``located_map50``: COCOeval run again with every class of a
+  group merged into one category. It answers "is there a notehead here?" whatever its
+  subclass, and is not dragged down by a rare subclass with 1-3 instances whose AP is
+  decided by a handful of confusions (``noteheadHalfOnLineSmall`` vs ``noteheadHalfOnLine``).
+  Reconstruction only needs the group, so this is the figure that predicts its quality.
 """
 from __future__ import annotations
 
@@ -201,12 +211,15 @@ def evaluate_detections(
             precision=_ratio(int(tp[k]), int(tp[k] + fp[k])), recall=_ratio(int(tp[k]), n_gt),
         ))
     order = [k_of_id[DSV2_ID_BY_NAME[n]] for n in names]
+    core_ks = [k_of_id[DSV2_ID_BY_NAME[n]] for n in names if class_group(n) != "other"]
     summary = {
         "map": _mean_valid(precision[:, :, :, _AREA_ALL]),
         "map50": _mean_valid(precision[_IOU50, :, :, _AREA_ALL]),
         "map75": _mean_valid(precision[_IOU75, :, :, _AREA_ALL]),
         "map_small": _mean_valid(precision[:, :, :, _AREA_SMALL]),
         "map_medium": _mean_valid(precision[:, :, :, _AREA_MEDIUM]),
+        "core_map": _mean_valid(precision[:, :, core_ks, _AREA_ALL]),
+        "core_map50": _mean_valid(precision[_IOU50, :, core_ks, _AREA_ALL]),
         "precision": _ratio(int(tp.sum()), int(tp.sum() + fp.sum())),
         "recall": _ratio(int(tp.sum()), sum(c.instances for c in per_class)),
         "score_thresh": score_thresh,
@@ -218,7 +231,7 @@ def evaluate_detections(
     return EvalReport(
         summary=summary,
         per_class=per_class,
-        per_group=_group_results(per_class, precision, k_of_id),
+        per_group=_group_results(per_class, precision, k_of_id, _located_ap(gt_coco, results, max_dets)),
         pr_iou50=precision[_IOU50, :, order, _AREA_ALL].T,  # [R, K] in class_names order
         recall_thresholds=np.asarray(coco_eval.params.recThrs),
     )
@@ -232,8 +245,32 @@ def _count_by_category(annotations: Sequence[dict]) -> dict[int, int]:
     return counts
 
 
-def _group_results(per_class: list[ClassResult], precision: np.ndarray, k_of_id: dict[int, int]) -> list[GroupResult]:
-    """Per group: COCO's mean over the group's classes; precision/recall pooled over them."""
+def _located_ap(gt_coco: dict, results: Sequence[dict], max_dets: int) -> dict[str, tuple[Optional[float], Optional[float]]]:
+    """Group -> (AP@[.5:.95], AP50) with the group's classes merged into one category."""
+    group_id = {group: index for index, group in enumerate(GROUPS, start=1)}
+    name_of = DSV2_NAME_BY_ID
+
+    def merged(items: Sequence[dict]) -> list[dict]:
+        return [{**item, "category_id": group_id[class_group(name_of[item["category_id"]])]} for item in items]
+
+    merged_gt = {
+        "images": gt_coco["images"],
+        "categories": [{"id": index, "name": group} for group, index in group_id.items()],
+        "annotations": merged(gt_coco["annotations"]),
+    }
+    coco_eval = run_cocoeval(merged_gt, merged(results), list(group_id.values()), max_dets)
+    precision = coco_eval.eval["precision"][..., _AREA_ALL, -1]  # [T, R, G]
+    k_of_group = {group: coco_eval.params.catIds.index(index) for group, index in group_id.items()}
+    return {
+        group: (_mean_valid(precision[:, :, k]), _mean_valid(precision[_IOU50, :, k]))
+        for group, k in k_of_group.items()
+    }
+
+
+def _group_results(per_class: list[ClassResult], precision: np.ndarray, k_of_id: dict[int, int],
+                   located: dict[str, tuple[Optional[float], Optional[float]]]) -> list[GroupResult]:
+    """Per group: COCO's mean over the group's classes; precision/recall pooled over them;
+    the group-as-one-class AP from ``located``."""
     groups = []
     for group in GROUPS:
         members = [c for c in per_class if c.group == group]
@@ -249,6 +286,8 @@ def _group_results(per_class: list[ClassResult], precision: np.ndarray, k_of_id:
             map=_mean_valid(precision[:, :, ks, _AREA_ALL]),
             map50=_mean_valid(precision[_IOU50, :, ks, _AREA_ALL]),
             map_small=_mean_valid(precision[:, :, ks, _AREA_SMALL]),
+            located_map=located[group][0],
+            located_map50=located[group][1],
             precision=_ratio(tp, tp + fp),
             recall=_ratio(tp, n_gt),
         ))

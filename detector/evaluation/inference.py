@@ -108,12 +108,15 @@ def evaluate_model(
 
 def log_report(writer, report: EvalReport, step: Optional[int]) -> None:
     """Summary metrics under ``val/`` and each group's mAP under ``val_group_map/``."""
-    for key in ("map", "map50", "map75", "map_small", "map_medium", "precision", "recall"):
-        if report.summary[key] is not None:
+    for key in ("map", "map50", "map75", "map_small", "map_medium", "core_map", "core_map50", "precision", "recall"):
+        if report.summary.get(key) is not None:
             writer.add_scalar(f"val/{key}", report.summary[key], step)
     for group in report.per_group:
+        tag = group.name.replace(" ", "_")
         if group.map is not None:
-            writer.add_scalar(f"val_group_map/{group.name.replace(' ', '_')}", group.map, step)
+            writer.add_scalar(f"val_group_map/{tag}", group.map, step)
+        if group.located_map50 is not None:
+            writer.add_scalar(f"val_group_as_one_ap50/{tag}", group.located_map50, step)
 
 
 def log_overlays(

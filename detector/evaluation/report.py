@@ -21,6 +21,8 @@ SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
     ("map75", "mAP75"),
     ("map_small", "AP small"),
     ("map_medium", "AP medium"),
+    ("core_map", "core mAP"),
+    ("core_map50", "core mAP50"),
     ("precision", "precision"),
     ("recall", "recall"),
 )
@@ -45,7 +47,8 @@ class ClassResult:
 
 @dataclass
 class GroupResult:
-    """One user group (noteheads, clefs, ...): mean of its classes' COCO precision."""
+    """One user group (noteheads, clefs, ...): mean of its classes' COCO precision, and the AP
+    of the group as one class (``located_*``: found, whatever the subclass)."""
 
     name: str
     classes: int  # classes of the group that have ground truth
@@ -55,6 +58,8 @@ class GroupResult:
     map_small: Optional[float]
     precision: Optional[float]
     recall: Optional[float]
+    located_map: Optional[float] = None
+    located_map50: Optional[float] = None
 
 
 @dataclass
@@ -135,13 +140,17 @@ def _markdown_lines(report: EvalReport, per_class: bool) -> list[str]:
     lines += ["", "## Summary", ""]
     lines += _table([title for _, title in SUMMARY_METRICS], [[_fmt(s[key]) for key, _ in SUMMARY_METRICS]])
     lines += ["", "## Core symbols by group", ""]
-    header = ["group", "classes", "instances", "mAP", "mAP50", "AP small", "precision", "recall"]
+    header = ["group", "classes", "instances", "mAP", "mAP50", "AP small", "group-as-one AP", "group-as-one AP50",
+              "precision", "recall"]
     rows = [
         [g.name, str(g.classes), str(g.instances), _fmt(g.map), _fmt(g.map50), _fmt(g.map_small),
-         _fmt(g.precision), _fmt(g.recall)]
+         _fmt(g.located_map), _fmt(g.located_map50), _fmt(g.precision), _fmt(g.recall)]
         for g in report.per_group
     ]
     lines += _table(header, rows)
+    lines += ["", "mAP, mAP50: mean over the group's classes (COCO). Group-as-one: the group's classes "
+              "merged into one category (a notehead found, whatever its subclass). Core: every group but "
+              "`other`."]
     if not per_class:
         return lines
     lines += ["", "## Per class (classes with ground truth or detections)", ""]

@@ -1,7 +1,9 @@
 """``eval.py``'s one function: score a checkpoint (or a COCO results file) on a DSv2 split.
 
 Writes into the output folder: ``report.json`` (with the checkpoint, data and config it came
-from), ``report.md``, ``pr_curves.png``, ``confusion_matrix.png`` and ``overlays/*.png``.
+from), ``report.md``, ``pr_curves.png``, ``confusion_matrix.png``, ``overlays/*.png`` and, when a
+model ran, ``detections.json`` (COCO results: rescore later with ``--detections`` without
+running the model again).
 Every user mistake (a missing file, a detections file that does not fit the data) ends as
 an ``EvalInputError`` with one line; ``eval.py`` prints it and exits with status 2.
 """
@@ -98,6 +100,8 @@ def _run(weights, detections, data, split, out, score_thresh, max_pages, device,
     out_dir = Path(out) if out else DEFAULT_OUT_ROOT / Path(detections or weights).stem
     write_outputs(report, pages, results, class_names, cfg.eval.score_thresh, out_dir,
                   cfg.eval.overlay_pages if overlays is None else overlays)
+    if detections is None:
+        write_detections_json(results, out_dir / "detections.json")
     if verbose:
         print(report.to_markdown(per_class=False))
         print(f"report, PR curves, confusion matrix and overlays written to {out_dir}/")
@@ -116,6 +120,14 @@ def write_outputs(
     paths.append(plot_confusion_matrix(labels, counts, out_dir / "confusion_matrix.png"))
     paths += write_overlays(pages, detections, score_thresh, out_dir / "overlays", overlay_pages)
     return paths
+
+
+def write_detections_json(results: list[dict], path: Path) -> Path:
+    """The model's detections as a COCO results file (written whole, then renamed)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(results))
+    partial.replace(path)
+    return path
 
 
 def _resolve_device(device: str) -> torch.device:

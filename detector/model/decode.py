@@ -1,4 +1,5 @@
-"""Turn head outputs into detections: per-level top-k, score threshold, class-aware NMS.
+"""Turn head outputs into detections: per-level top-k, score threshold, class-aware NMS,
+and optionally a class-agnostic NMS that keeps one class per box.
 
 Candidates are the (location, class) pairs whose class probability exceeds ``score_thresh``
 (the original FCOS's pre-NMS threshold: an untrained or unsure model yields few candidates
@@ -9,10 +10,32 @@ boxes predicted from a symbol's rim, and the square root keeps scores on the pro
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
-from torchvision.ops import batched_nms, clip_boxes_to_image
+from torchvision.ops import batched_nms, clip_boxes_to_image, nms
 
 from detector.model.geometry import decode_ltrb
+
+
+def suppress_duplicates(
+    boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+    nms_thresh: float, cross_class_nms_thresh: Optional[float], max_detections: int,
+) -> torch.Tensor:
+    """Indices of the boxes [N, 4] to keep, best first: class-aware NMS at ``nms_thresh``,
+    then class-agnostic NMS at ``cross_class_nms_thresh`` (None: skipped).
+
+    An FCOS location predicts one box and a score for every class, so an unsure notehead
+    comes out twice on the same box, e.g. ``noteheadBlackOnLine`` 0.8 and
+    ``noteheadBlackOnLineSmall`` 0.2. Class-aware NMS keeps both; the lower one is a false
+    positive of the rare class when the first label is right, and the only hit when it is
+    wrong. Measured (config.ModelConfig.cross_class_nms_thresh): the second pass nearly
+    doubles precision at the operating threshold but costs recall and mAP, so it is opt-in.
+    """
+    keep = batched_nms(boxes, scores, labels, nms_thresh)  # sorted by decreasing score
+    if cross_class_nms_thresh is not None and keep.numel():
+        keep = keep[nms(boxes[keep], scores[keep], cross_class_nms_thresh)]
+    return keep[:max_detections]
 
 
 @torch.no_grad()
@@ -25,6 +48,7 @@ def decode_detections(
     nms_thresh: float,
     topk_per_level: int,
     max_detections: int,
+    cross_class_nms_thresh: Optional[float] = None,
 ) -> list[dict[str, torch.Tensor]]:
     """Decode a batch.
 
@@ -58,6 +82,6 @@ def decode_detections(
             labels_all.append(flat_index % num_classes)
         boxes = clip_boxes_to_image(torch.cat(boxes_all), image_size)
         scores, labels = torch.cat(scores_all), torch.cat(labels_all)
-        keep = batched_nms(boxes, scores, labels, nms_thresh)[:max_detections]
+        keep = suppress_duplicates(boxes, scores, labels, nms_thresh, cross_class_nms_thresh, max_detections)
         results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
     return results

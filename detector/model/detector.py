@@ -87,6 +87,7 @@ class SymbolDetector(nn.Module):
             cfg.nms_thresh,
             cfg.topk_per_level,
             cfg.max_detections,
+            cfg.cross_class_nms_thresh,
         )
 
 

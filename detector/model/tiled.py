@@ -9,15 +9,16 @@ Merging: each tile keeps only the detections whose box centre lies in its *core*
 minus half the overlap on every side that borders another tile). The cores partition the page,
 so each symbol is reported by exactly one tile, and that tile sees the symbol whole as long as
 the symbol's half-size is below half the overlap (64 px at the default 128). A final
-class-aware NMS removes what duplicates remain and the best ``max_detections`` are kept.
+class-aware NMS removes what duplicates remain (and, if configured, a class-agnostic one keeps
+one class per box), and the best ``max_detections`` are kept.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torchvision.ops import batched_nms
 
 from detector.config import ModelConfig
+from detector.model.decode import suppress_duplicates
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -74,7 +75,8 @@ def detect_page(
             scores_all.append(found["scores"].float().cpu()[keep])
             labels_all.append(found["labels"].cpu()[keep])
     boxes, scores, labels = torch.cat(boxes_all), torch.cat(scores_all), torch.cat(labels_all)
-    keep = batched_nms(boxes, scores, labels, model_cfg.nms_thresh)[: model_cfg.max_detections]
+    keep = suppress_duplicates(boxes, scores, labels, model_cfg.nms_thresh, model_cfg.cross_class_nms_thresh,
+                               model_cfg.max_detections)
     return {
         "boxes": boxes[keep].numpy(),
         "scores": scores[keep].numpy(),

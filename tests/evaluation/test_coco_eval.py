@@ -163,3 +163,36 @@ def test_malformed_detection_is_a_clear_error():
         evaluate_detections(gt, [detection(BLACK, [1, 2, 3], 0.9)], NAMES, 0.5, 2000)
     with pytest.raises(DetectionsError, match="expected keys"):
         evaluate_detections(gt, [{"image_id": 1, "bbox": A}], NAMES, 0.5, 2000)
+
+
+SMALL = DSV2_ID_BY_NAME["noteheadBlackOnLineSmall"]
+BRACE = DSV2_ID_BY_NAME["brace"]
+
+
+def test_group_as_one_ap_forgives_a_wrong_subclass_but_class_ap_does_not():
+    # given two noteheads, one labelled with the wrong notehead subclass (small)
+    names = ["noteheadBlackOnLine", "noteheadBlackOnLineSmall", "clefG"]
+    gt = ground_truth({BLACK: [A, B]})
+    gt["categories"] = [{"id": DSV2_ID_BY_NAME[n], "name": n} for n in names]
+    results = [detection(BLACK, A, 0.9), detection(SMALL, B, 0.8)]
+    # when scored
+    report = evaluate_detections(gt, results, names, 0.5, 2000)
+    noteheads = next(g for g in report.per_group if g.name == "noteheads")
+    # then the class AP of noteheadBlackOnLine is 51/101 (one of two found), the small class
+    # has no ground truth (undefined), so the group's class mean is 51/101 ...
+    assert noteheads.map50 == pytest.approx(51 / 101)
+    # ... while the group as one class found both noteheads at precision 1
+    assert noteheads.located_map50 == pytest.approx(1.0)
+    assert noteheads.located_map == pytest.approx(1.0)
+
+
+def test_core_map_leaves_out_the_other_group():
+    # given a perfectly found notehead and a missed brace (group "other")
+    names = ["noteheadBlackOnLine", "brace"]
+    gt = ground_truth({BLACK: [A], BRACE: [[10, 10, 30, 400]]})
+    gt["categories"] = [{"id": DSV2_ID_BY_NAME[n], "name": n} for n in names]
+    report = evaluate_detections(gt, [detection(BLACK, A, 0.9)], names, 0.5, 2000)
+    # then the overall mAP averages 1 and 0, the core mAP only the notehead
+    assert report.summary["map"] == pytest.approx(0.5)
+    assert report.summary["core_map"] == pytest.approx(1.0)
+    assert report.summary["core_map50"] == pytest.approx(1.0)

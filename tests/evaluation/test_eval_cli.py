@@ -93,3 +93,9 @@ def test_eval_of_a_training_checkpoint_writes_the_report_with_its_provenance(tmp
     assert saved["provenance"]["config"]["model"]["width"] == 0.25
     assert saved["summary"]["instances"] == report.summary["instances"] > 0
     assert (tmp_path / "out" / "overlays" / "corner_overlay.png").is_file()
+    # and the model's detections are saved as a COCO results file that rescores identically
+    detections = tmp_path / "out" / "detections.json"
+    assert json.loads(detections.read_text()) is not None
+    rescored = run_evaluation(weights=weights, detections=detections, data=corner_dataset, out=tmp_path / "again",
+                              verbose=False, device="cpu")
+    assert rescored.summary == report.summary
