@@ -26,7 +26,7 @@ def parse_args() -> argparse.Namespace:
                         "(default: val)")
     parser.add_argument("--out", metavar="DIR", help=f"output folder (default: {DEFAULT_OUT_ROOT}/<checkpoint or detections name>)")
     parser.add_argument("--score-thresh", metavar="T", type=float, help="operating score threshold for precision/recall, "
-                        "the overlays and the confusion matrix (default: the config's eval.score_thresh, 0.3); "
+                        "the overlays and the confusion matrix (default: the checkpoint config's eval.score_thresh, 0.5 unless set); "
                         "AP always uses every detection")
     parser.add_argument("--max-pages", metavar="N", type=int, help="evaluate only the first N pages (default: all)")
     parser.add_argument("--overlays", metavar="N", type=int, help="pages to draw overlays of (default: eval.overlay_pages, 2)")

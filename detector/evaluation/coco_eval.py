@@ -171,7 +171,7 @@ def evaluate_detections(
     gt_coco: dict,
     results: Sequence[dict],
     class_names: Sequence[str],
-    score_thresh: float = 0.3,
+    score_thresh: float = 0.5,
     max_dets: int = 2000,
 ) -> EvalReport:
     """Score COCO-format detections against COCO ground truth with pycocotools.

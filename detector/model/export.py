@@ -1,10 +1,14 @@
 """Export a training checkpoint as a small inference checkpoint (the shipped default model).
 
-    python -m detector.model.export runs/default_model/checkpoints/best.pt weights/default.pt --half
+    python -m detector.model.export runs/default_model/checkpoints/best.pt weights/default.pt --half \
+        --score-thresh 0.5
 
 Training checkpoints carry the optimizer, RNG states and history; an inference checkpoint holds
 only the weights (optionally float16, half the size), the config and the class list, which is
-all ``load_model`` needs to rebuild the model.
+all ``load_model`` needs to rebuild the model. ``--score-thresh`` stores the operating threshold
+chosen on validation pages after training (eval.py's precision/recall, reconstruct.py's
+symbols): a detector's scores are only calibrated once it is trained, so it cannot be known
+when the run starts.
 """
 from __future__ import annotations
 
@@ -15,9 +19,14 @@ from pathlib import Path
 from detector.model.model_io import CheckpointError, load_model, save_model
 
 
-def export_model(source: Path, target: Path, half: bool) -> Path:
-    """Load ``source`` (training or inference checkpoint) and write ``target`` atomically."""
+def export_model(source: Path, target: Path, half: bool, score_thresh: float | None = None) -> Path:
+    """Load ``source`` (training or inference checkpoint) and write ``target`` atomically,
+    with ``cfg.eval.score_thresh`` replaced when ``score_thresh`` is given."""
     model, cfg, class_names = load_model(source)
+    if score_thresh is not None:
+        if not 0.0 < score_thresh < 1.0:
+            raise ValueError(f"--score-thresh must be between 0 and 1, got {score_thresh}")
+        cfg.eval.score_thresh = score_thresh
     save_model(target, model, cfg, class_names, half=half)
     return target
 
@@ -28,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path, help="training or inference checkpoint (.pt)")
     parser.add_argument("target", type=Path, help="output file, e.g. weights/default.pt")
     parser.add_argument("--half", action="store_true", help="store float weights as float16 (half the size)")
+    parser.add_argument("--score-thresh", type=float, default=None,
+                        help="operating score threshold to store (default: keep the checkpoint's)")
     args = parser.parse_args(argv)
     try:
-        target = export_model(args.source, args.target, args.half)
-    except CheckpointError as err:
+        target = export_model(args.source, args.target, args.half, args.score_thresh)
+    except (CheckpointError, ValueError) as err:
         print(f"export: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")

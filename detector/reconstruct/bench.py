@@ -26,7 +26,7 @@ from PIL import Image
 from detector.data.deepscores import PageAnnotations, load_deepscores, load_page_image, split_json_path
 from detector.reconstruct.scoring import MatchScore, box_iou, match_boxes
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
-from detector.reconstruct.symbols import Symbol, symbols_from_detections
+from detector.reconstruct.symbols import Symbol
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_SAMPLE_JSON = REPO_ROOT / "tests" / "fixtures" / "deepscores_v2_sample" / "deepscores_v2_sample.json"
@@ -214,9 +214,12 @@ def run_bench(
                 bench_page(gray, page.boxes, page.class_names, symbols, sources[jittered])
             if detector is not None:
                 from detector.model import detect_pages
+                from detector.reconstruct.pipeline import confident_symbols
 
                 model, cfg, class_names = detector
-                found = symbols_from_detections(detect_pages(model, [gray], cfg.model, "cpu")[0], class_names)
+                # the symbols reconstruct.py would use: confident ones, one box per symbol
+                found = confident_symbols(detect_pages(model, [gray], cfg.model, "cpu")[0], list(class_names),
+                                          cfg.eval.score_thresh)
                 bench_page(gray, page.boxes, page.class_names, found, sources["detector-noteheads"])
         for source, totals in sources.items():
             rows[f"{set_name} / {source}"] = totals.row()

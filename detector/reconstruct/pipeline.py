@@ -107,31 +107,33 @@ def detect_symbols(gray: np.ndarray, weights: Path) -> list[Symbol]:
         model, cfg, class_names = load_model(weights, device=device)
     except CheckpointError as err:
         raise ReconstructError(f"{err}; {missing_weights_message(weights).split(': ', 1)[1]}") from None
-    detections = detect_pages(model, [gray], cfg.model, device)[0]
-    # Music is read from confident symbols only: the operating threshold of evaluation.
-    keep = detections["scores"] >= cfg.eval.score_thresh
+    return confident_symbols(detect_pages(model, [gray], cfg.model, device)[0], class_names, cfg.eval.score_thresh)
+
+
+def confident_symbols(detections: dict, class_names: list[str], score_thresh: float) -> list[Symbol]:
+    """The symbols music is read from: detections at or above the operating threshold of
+    evaluation, one box per symbol (``one_box_per_symbol``)."""
+    keep = detections["scores"] >= score_thresh
     detections = {key: value[keep] for key, value in detections.items()}
-    return symbols_from_detections(one_box_per_symbol(detections, class_names), class_names)
+    return symbols_from_detections(one_box_per_symbol(detections), class_names)
 
 
-def one_box_per_symbol(detections: dict, class_names: list[str], iou: float = 0.5) -> dict:
-    """NMS across the classes of one group (e.g. noteheadBlackOnLine vs noteheadBlackInSpace).
+def one_box_per_symbol(detections: dict, iou: float = 0.5) -> dict:
+    """Class-agnostic NMS: where boxes of different classes overlap, the best-scoring wins.
 
-    The detector's NMS is class-aware, so one notehead can come out twice with two classes;
-    music needs one reading per symbol, so the higher-scoring class wins within a group.
+    The detector's NMS is class-aware, so one symbol can come out twice with two classes
+    (noteheadBlackOnLine and noteheadBlackOnLineSmall on one box, a rest read on a clef).
+    Music needs one reading per symbol. Safe at IoU 0.5: no two Stage-2 ground-truth boxes of
+    different classes overlap that much (0 pairs on the DSv2 sample page and 18 synthetic
+    pages); on 8 synthetic pages it raised precision at 0.5 from 0.80 to 0.92 (recall 0.90 -> 0.89).
     """
     import torch
-    from torchvision.ops import batched_nms
-
-    from detector.evaluation.groups import class_group
+    from torchvision.ops import nms
 
     if len(detections["scores"]) == 0:
         return detections
-    groups = sorted({class_group(name) for name in class_names})
-    group_ids = torch.as_tensor([groups.index(class_group(class_names[int(label)]))
-                                 for label in detections["labels"]])
-    keep = batched_nms(torch.as_tensor(detections["boxes"], dtype=torch.float32),
-                       torch.as_tensor(detections["scores"], dtype=torch.float32), group_ids, iou).numpy()
+    keep = nms(torch.as_tensor(detections["boxes"], dtype=torch.float32),
+               torch.as_tensor(detections["scores"], dtype=torch.float32), iou).numpy()
     return {key: value[keep] for key, value in detections.items()}
 
 

@@ -74,3 +74,15 @@ def test_a_truncated_checkpoint_raises_checkpoint_error(overfit_fcos, tmp_path):
 def test_a_missing_checkpoint_raises_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "nothing.pt")
+
+
+def test_export_stores_the_chosen_operating_threshold_and_rejects_a_bad_one(overfit_fcos, tmp_path, capsys):
+    from detector.model.export import main as export_main
+
+    saved(overfit_fcos, tmp_path / "train.pt")
+    assert export_main([str(tmp_path / "train.pt"), str(tmp_path / "out.pt"), "--half", "--score-thresh", "0.45"]) == 0
+    _, cfg, class_names = load_model(tmp_path / "out.pt")
+    assert cfg.eval.score_thresh == 0.45 and class_names == CLASS_NAMES
+    assert export_main([str(tmp_path / "train.pt"), str(tmp_path / "bad.pt"), "--score-thresh", "5"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()

@@ -57,3 +57,9 @@ def score(result: StructureResult, gt_boxes: np.ndarray, gt_names: list[str], cl
     """Rebuilt ``class_name`` boxes against the ground truth at IoU >= 0.5."""
     predicted = np.array([s.box for s in result.rebuilt(class_name)]).reshape(-1, 4)
     return match_boxes(predicted, gt_boxes[np.array(gt_names) == class_name], 0.5)
+
+
+def synthetic_total(root: Path, class_name: str) -> MatchScore:
+    """Rebuilt ``class_name`` boxes against the ground truth, summed over ``synthetic_results``."""
+    matches = [score(result, page.boxes, page.class_names, class_name) for page, result in synthetic_results(root)]
+    return sum(matches[1:], matches[0])

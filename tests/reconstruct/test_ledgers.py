@@ -6,7 +6,7 @@ import numpy as np
 from detector.reconstruct.ledgers import ledger_positions, rebuild_ledger_lines
 from detector.reconstruct.rules import EngravingRules
 from detector.reconstruct.scoring import box_iou
-from tests.reconstruct.structure_pages import real_page, real_result, rotated_real, score, synthetic_results
+from tests.reconstruct.structure_pages import real_page, real_result, rotated_real, score, synthetic_total
 
 
 def test_a_note_needs_the_ledger_lines_between_it_and_the_staff():
@@ -49,9 +49,7 @@ def test_ledger_lines_on_a_page_turned_by_one_and_a_half_degrees():
 
 def test_synthetic_pages_ledger_lines_match_the_ground_truth(synthetic_dataset):
     # given synthetic pages (several fonts, chords); when rebuilt from their ground-truth noteheads
-    results = synthetic_results(synthetic_dataset)
-    matches = [score(result, page.boxes, page.class_names, "ledgerLine") for page, result in results]
-    total = sum(matches[1:], matches[0])
+    total = synthetic_total(synthetic_dataset, "ledgerLine")
     # then F1 over the pages meets the goal
     assert total.ground_truth > 100
     assert total.f1 >= 0.98, total

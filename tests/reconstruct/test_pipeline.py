@@ -89,3 +89,19 @@ def test_cli_missing_image_or_weights_is_one_line_and_exit_2(dsv2_sample_image, 
     no_weights = _cli(str(dsv2_sample_image), "--weights", str(tmp_path / "none.pt"), "--out", str(tmp_path / "s.xml"))
     assert no_weights.returncode == 2 and "train.py" in no_weights.stderr
     assert no_weights.stderr.strip().count("\n") == 0
+
+
+def test_one_box_per_symbol_keeps_the_best_class_of_overlapping_boxes():
+    import numpy as np
+
+    from detector.reconstruct.pipeline import one_box_per_symbol
+
+    # a notehead read twice (two classes, same box), a rest read on a clef, and a lone dot
+    detections = {
+        "boxes": np.array([[100, 100, 120, 116], [100, 100, 120, 116], [10, 50, 50, 190], [12, 60, 48, 180],
+                           [130, 104, 136, 110]], dtype=np.float32),
+        "scores": np.array([0.9, 0.6, 0.8, 0.55, 0.7], dtype=np.float32),
+        "labels": np.array([0, 1, 2, 3, 4]),
+    }
+    kept = one_box_per_symbol(detections)
+    assert sorted(kept["labels"].tolist()) == [0, 2, 4]

@@ -6,7 +6,7 @@ import numpy as np
 from detector.reconstruct.stems import RULE_SCORE
 from detector.reconstruct.structure import reconstruct_structure
 from detector.reconstruct.symbols import has_stem, notehead_kind, symbols_from_page
-from tests.reconstruct.structure_pages import real_page, real_result, rotated_real, score, synthetic_results
+from tests.reconstruct.structure_pages import real_page, real_result, rotated_real, score, synthetic_total
 
 
 def test_real_page_stems_match_the_ground_truth():
@@ -64,9 +64,7 @@ def test_stems_on_a_page_turned_by_one_and_a_half_degrees():
 
 def test_synthetic_pages_stems_match_the_ground_truth(synthetic_dataset):
     # given synthetic pages (several fonts, chords); when rebuilt from their ground-truth noteheads
-    results = synthetic_results(synthetic_dataset)
-    matches = [score(result, page.boxes, page.class_names, "stem") for page, result in results]
-    total = sum(matches[1:], matches[0])
+    total = synthetic_total(synthetic_dataset, "stem")
     # then F1 over the pages meets the goal
     assert total.ground_truth > 300
     assert total.f1 >= 0.97, total
