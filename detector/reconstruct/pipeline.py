@@ -156,6 +156,12 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
         raise ReconstructError(missing_weights_message(Path(weights or DEFAULT_WEIGHTS)))
     if detections is not None and not Path(detections).exists():
         raise ReconstructError(f"no such detections file: {detections}")
+    for output in (out_xml, overlay_png, symbols_json):
+        if output:  # made before the slow stages, so an unwritable place fails at once
+            try:
+                Path(output).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ReconstructError(f"cannot create the folder of {output}: {err.strerror}") from None
     seconds: dict[str, float] = {}
 
     def stage(name: str, started: float, detail: str) -> None:

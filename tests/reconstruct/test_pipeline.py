@@ -105,3 +105,11 @@ def test_one_box_per_symbol_keeps_the_best_class_of_overlapping_boxes():
     }
     kept = one_box_per_symbol(detections)
     assert sorted(kept["labels"].tolist()) == [0, 2, 4]
+
+
+def test_outputs_go_into_folders_that_do_not_exist_yet(dsv2_sample_image, dsv2_sample_json, tmp_path):
+    out = tmp_path / "new" / "deeper"
+    reconstruct_page(dsv2_sample_image, detections=dsv2_sample_json, out_xml=out / "score.musicxml",
+                     overlay_png=out / "overlay.png", log=lambda _: None)
+    assert music21.converter.parse(str(out / "score.musicxml")).recurse().notes
+    assert Image.open(out / "overlay.png").size[0] > 1000
