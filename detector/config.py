@@ -73,7 +73,7 @@ class ModelConfig:
     # Off by default: on 8 held-out synthetic pages (weights/default.pt v1) 0.7 raised
     # precision at 0.3 from 0.235 to 0.435 but cut recall 0.954 -> 0.921 and mAP 0.429 -> 0.417
     # (noteheads 0.731 -> 0.632: a small notehead's right label is often the second one).
-    # Reconstruction keeps one box per symbol group on its own (reconstruct.pipeline).
+    # Reconstruction keeps one box per symbol on its own (reconstruct.pipeline.one_box_per_symbol).
     cross_class_nms_thresh: Optional[float] = None
     topk_per_level: int = 1000  # candidates per level before NMS
     max_detections: int = 2000  # per page; a DSv2 page holds about 650 objects

@@ -248,10 +248,10 @@ def _count_by_category(annotations: Sequence[dict]) -> dict[int, int]:
 def _located_ap(gt_coco: dict, results: Sequence[dict], max_dets: int) -> dict[str, tuple[Optional[float], Optional[float]]]:
     """Group -> (AP@[.5:.95], AP50) with the group's classes merged into one category."""
     group_id = {group: index for index, group in enumerate(GROUPS, start=1)}
-    name_of = DSV2_NAME_BY_ID
 
     def merged(items: Sequence[dict]) -> list[dict]:
-        return [{**item, "category_id": group_id[class_group(name_of[item["category_id"]])]} for item in items]
+        return [{**item, "category_id": group_id[class_group(DSV2_NAME_BY_ID[item["category_id"]])]}
+                for item in items]
 
     merged_gt = {
         "images": gt_coco["images"],
