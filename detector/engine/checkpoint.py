@@ -12,18 +12,18 @@ Layout (the keys of ``model_io`` plus the training state, see ARCHITECTURE.md): 
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
 import detector
+from detector.atomic_files import atomic_torch_save
 
 CHECKPOINT_DIRNAME = "checkpoints"
 _STEP_NAME = re.compile(r"^step_(\d{8})\.pt$")
@@ -78,23 +78,6 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file + fsync + ``os.replace`` (crash-safe)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
-
-
 def read_checkpoint(path: Path) -> dict:
     """Load a checkpoint on CPU and check that it holds a training state.
 
@@ -131,7 +114,7 @@ class CheckpointManager:
         last resort when trouble starts before the first periodic checkpoint.
         """
         path = self.dir / f"step_{step:08d}.pt"
-        atomic_save(state, path)
+        atomic_torch_save(state, path)
         for old in self.step_paths()[: -self.keep_last]:
             if old.name != "step_00000000.pt":
                 old.unlink(missing_ok=True)
@@ -140,7 +123,7 @@ class CheckpointManager:
     def save_best(self, state: dict) -> Path:
         """Write ``best.pt`` (the caller decides what "best" means: validation mAP)."""
         path = self.dir / "best.pt"
-        atomic_save(state, path)
+        atomic_torch_save(state, path)
         return path
 
     def load_latest(self, max_step: Optional[int] = None) -> tuple[Optional[dict], Optional[Path]]:

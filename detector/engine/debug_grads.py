@@ -20,7 +20,8 @@ from typing import Optional
 import torch
 
 from detector.config import Config, config_to_dict
-from detector.engine.checkpoint import atomic_save, capture_rng
+from detector.atomic_files import atomic_torch_save
+from detector.engine.checkpoint import capture_rng
 
 MAX_DUMPS = 3  # the first bad step is the informative one; later ones are usually echoes
 
@@ -164,7 +165,7 @@ class GradDebugger:
             return None
         self.dumps += 1
         path = self.dump_dir / f"step_{step:08d}.pt"
-        atomic_save({
+        atomic_torch_save({
             "step": step, "reason": reason, "diagnosis": text, "lr": lr,
             "batches": batches,  # [(images [B, 1, S, S], targets)] per micro-batch
             "model": self.weights_before,  # weights before this step's update

@@ -39,6 +39,7 @@ class GuardState:
     last_reason: str = ""
     recent_losses: list = field(default_factory=list)  # good losses of the last `window` steps
 
+
 MIN_SPIKE_HISTORY = 5  # good steps needed before a loss can be called a spike
 
 

@@ -129,4 +129,3 @@ def log_overlays(
         dets = detections.get(page.image_id, PageDetections.empty())
         picture, _ = render_overlay(load_page_image(page.path), page, dets, score_thresh, max_side)
         writer.add_image(f"val_overlay/{i}", np.asarray(picture), step, dataformats="HWC")
-

@@ -16,6 +16,7 @@ from typing import Optional
 
 import torch
 
+from detector.atomic_files import atomic_write
 from detector.config import Config, ConfigError, config_to_dict
 from detector.data.classes import UnknownClassError, resolve_classes
 from detector.data.coco import to_coco
@@ -123,11 +124,8 @@ def write_outputs(
 
 
 def write_detections_json(results: list[dict], path: Path) -> Path:
-    """The model's detections as a COCO results file (written whole, then renamed)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(results))
-    partial.replace(path)
-    return path
+    """The model's detections as a COCO results file, never half-written."""
+    return atomic_write(path, lambda file: file.write(json.dumps(results).encode()))
 
 
 def _resolve_device(device: str) -> torch.device:

@@ -176,4 +176,3 @@ class BackboneWithFPN(nn.Module):
 def build_backbone(model_cfg: ModelConfig) -> BackboneWithFPN:
     """The backbone + FPN described by ``model_cfg`` (random init, never pretrained weights)."""
     return BackboneWithFPN(model_cfg)
-

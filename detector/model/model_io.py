@@ -8,13 +8,12 @@ runs from a downloaded checkpoint), so every value must be tensors and plain Pyt
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 import detector
+from detector.atomic_files import atomic_torch_save
 from detector.config import Config, ConfigError, config_from_dict, config_to_dict
 from detector.model.detector import SymbolDetector, build_model
 
@@ -27,30 +26,6 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "default.pt"
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or incomplete (one-line message with the path)."""
-
-
-def atomic_torch_save(obj: dict, path: str | Path) -> None:
-    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
-
-    A crash mid-write leaves the previous file intact, never a truncated one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            torch.save(obj, temp_file)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def save_model(

@@ -157,7 +157,7 @@ def assign_dots(owner_boxes: np.ndarray, dot_boxes: np.ndarray, ss: float) -> li
     """
     counts = [0] * len(owner_boxes)
     for dot in dot_boxes:
-        dcx, dcy = (dot[0] + dot[2]) / 2.0, (dot[1] + dot[3]) / 2.0
+        dcy = (dot[1] + dot[3]) / 2.0
         best, best_d = None, None
         for i, box in enumerate(owner_boxes):
             gap = dot[0] - box[2]

@@ -6,7 +6,6 @@ import torch
 from torchvision.ops import box_iou
 
 
-
 def assert_finds_every_symbol(run) -> None:
     """Every ground-truth symbol has a same-class detection at IoU >= 0.5 and score > 0.3,
     and every detection above 0.5 lies on a symbol (a second class on the same notehead is allowed:

@@ -38,7 +38,7 @@ def test_a_chord_shares_its_ledger_lines_and_none_is_emitted_twice():
     ledgers = rebuild_ledger_lines(gray, result.staves, doubled, EngravingRules())
     # then there are as many as for the single notes, and no two overlap
     assert len(ledgers) == len(result.ledgers)
-    iou = box_iou(np.array([l.box for l in ledgers]), np.array([l.box for l in ledgers]))
+    iou = box_iou(np.array([ledger.box for ledger in ledgers]), np.array([ledger.box for ledger in ledgers]))
     assert (iou[~np.eye(len(ledgers), dtype=bool)] < 0.3).all()
 
 
