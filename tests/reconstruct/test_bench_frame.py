@@ -7,7 +7,7 @@ truth once moved back into its frame.
 """
 from __future__ import annotations
 
-from detector.reconstruct.bench import BenchTotals, _gt_symbols, bench_page
+from detector.benchmarks.structure_bench import BenchTotals, _gt_symbols, bench_page
 from detector.reconstruct.symbols import Symbol
 from tests.reconstruct.structure_pages import real_page
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from detector.reconstruct.ledgers import ledger_positions, rebuild_ledger_lines
 from detector.reconstruct.rules import EngravingRules
-from detector.reconstruct.scoring import box_iou
+from detector.benchmarks.box_matching import box_iou
 from tests.reconstruct.structure_pages import real_page, real_result, rotated_real, score, synthetic_total
 
 

@@ -12,7 +12,7 @@ import verovio
 from PIL import Image
 
 from detector.data.deepscores import load_deepscores, load_page_image
-from detector.reconstruct.music_scoring import score_page
+from detector.benchmarks.music_scoring import score_page
 from detector.reconstruct.pipeline import read_music, reconstruct_page
 from detector.reconstruct.symbols import symbols_from_page
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.reconstruct.bench import ink_line_positions
-from detector.reconstruct.scoring import box_iou
+from detector.benchmarks.structure_bench import ink_line_positions
+from detector.benchmarks.box_matching import box_iou
 from detector.reconstruct.staff import Staff, detect_staves, locate
 from tests.reconstruct.structure_pages import real_page, real_result, rotated_real
 

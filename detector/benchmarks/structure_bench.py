@@ -1,4 +1,4 @@
-"""Benchmark of the structure reconstruction: ``python -m detector.reconstruct.bench``.
+"""Benchmark of the structure reconstruction: ``python -m detector.benchmarks.structure_bench``.
 
 For the real DSv2 sample page and synthetic validation pages (optionally also rotated
 copies): staves found, staff-line position error, precision/recall/F1 of the rebuilt stems
@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from detector.data.deepscores import PageAnnotations, load_deepscores, load_page_image, split_json_path
-from detector.reconstruct.scoring import MatchScore, box_iou, match_boxes
+from detector.benchmarks.box_matching import MatchScore, box_iou, match_boxes
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
 from detector.reconstruct.frame import estimate_box_frame
 from detector.reconstruct.symbols import Symbol
@@ -261,7 +261,7 @@ def _markdown(rows: dict) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parse the arguments, run the bench, print the table (and write JSON)."""
-    parser = argparse.ArgumentParser(prog="python -m detector.reconstruct.bench",
+    parser = argparse.ArgumentParser(prog="python -m detector.benchmarks.structure_bench",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--real", default=str(REAL_SAMPLE_JSON), help="a DSv2 annotation file ('' to skip)")
     parser.add_argument("--synthetic", default="data/synthetic_reconstruct_bench",

@@ -1,4 +1,4 @@
-"""Benchmark: how right is the recognised music? `python -m detector.reconstruct.music_bench`.
+"""Benchmark: how right is the recognised music? `python -m detector.benchmarks.music_bench`.
 
 On synthetic pages (whose generator writes the true music), reads each page from its
 ground-truth symbols minus stem/ledgerLine/beam (isolates this stage: those are rebuilt)
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from detector.data.deepscores import load_deepscores, load_page_image, split_json_path
-from detector.reconstruct.music_scoring import MusicCounts, link_by_iou, score_page
+from detector.benchmarks.music_scoring import MusicCounts, link_by_iou, score_page
 from detector.reconstruct.pipeline import ReconstructError, detect_symbols, read_music
 from detector.reconstruct.symbols import symbols_from_page
 
