@@ -104,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    init_weights: Optional[str] = None  # start from this model's weights (fine-tuning); null = fresh init
 
 
 @dataclass
@@ -261,6 +262,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"config key model.fpn_levels: levels must be within 2..7, got {cfg.model.fpn_levels}")
     if cfg.model.tile_overlap >= cfg.model.tile_size:
         raise ConfigError("config key model.tile_overlap: must be smaller than model.tile_size")
+    if cfg.train.init_weights is not None and not Path(cfg.train.init_weights).is_file():
+        raise ConfigError(f"config key train.init_weights: no such file: {cfg.train.init_weights}")
     if cfg.data.root is not None and not Path(cfg.data.root).exists():
         raise ConfigError(f"config key data.root: no such directory: {cfg.data.root}")
 

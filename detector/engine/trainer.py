@@ -124,6 +124,7 @@ class Trainer:
                  resuming: bool = False) -> None:
         from detector.data.dataset import build_dataset, resolve_data_root
         from detector.model.detector import build_model
+        from detector.model.model_io import load_initial_weights
 
         self.cfg, self.ctx, self.hooks = cfg, ctx, hooks
         if cfg.train.threads > 0:
@@ -137,7 +138,10 @@ class Trainer:
         if not resuming:
             self.run_dir = fresh_run_dir(self.run_dir)  # decided before any rank creates folders
 
-        self.core = build_model(cfg.model, len(self.class_names)).to(ctx.device)  # bare model
+        self.core = build_model(cfg.model, len(self.class_names))  # bare model
+        if cfg.train.init_weights:  # fine-tune from a trained model (a resume overrides it)
+            load_initial_weights(self.core, cfg.train.init_weights, self.class_names)
+        self.core = self.core.to(ctx.device)
         if hooks.on_model is not None:
             hooks.on_model(self.core)
         self.model = distributed.wrap_model(self.core, ctx)

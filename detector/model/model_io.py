@@ -59,12 +59,34 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
+def load_initial_weights(model: SymbolDetector, path: str | Path, class_names: list[str]) -> None:
+    """Copy the weights of checkpoint ``path`` into ``model`` to fine-tune from them.
+
+    Raises:
+        CheckpointError: unreadable file, another class list or another architecture.
+    """
+    checkpoint = read_checkpoint(path)
+    if list(checkpoint["class_names"]) != list(class_names):
+        raise CheckpointError(f"checkpoint {path}: its classes differ from data.classes; cannot start there")
+    state = {name: tensor.float() if tensor.is_floating_point() else tensor
+             for name, tensor in checkpoint["model"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0][:160]
+        raise CheckpointError(f"checkpoint {path}: weights do not fit model config: {first}") from None
+
+
 def config_from_checkpoint(values: dict, path: Path) -> Config:
-    """Rebuild the stored Config; a data.root that does not exist here is dropped (model unaffected)."""
+    """Rebuild the stored Config; a data.root or train.init_weights that does not exist here is
+    dropped (the model is unaffected: its weights are in the checkpoint)."""
     values = copy.deepcopy(values)
     root = (values.get("data") or {}).get("root")
     if root is not None and not Path(root).exists():
         values["data"]["root"] = None
+    init = (values.get("train") or {}).get("init_weights")
+    if init is not None and not Path(init).is_file():
+        values["train"]["init_weights"] = None
     try:
         return config_from_dict(values)
     except ConfigError as err:
