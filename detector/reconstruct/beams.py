@@ -16,11 +16,6 @@ BEAM_SEARCH_SS = 3.6  # up to 4 beams (0.5 + 0.25 spacing each) from the tip
 BEYOND_TIP_SS = 2.6  # some engravers end a stem at the inner beam: the others lie beyond it
 
 
-def ink_mask(gray: np.ndarray, threshold: int = 128) -> np.ndarray:
-    """Dark pixels of a page. gray: [H, W] uint8 (ink 0) -> [H, W] bool."""
-    return gray < threshold
-
-
 def _dark_runs(column: np.ndarray) -> list[tuple[int, int]]:
     """(start, length) of each run of True in a 1-D bool array."""
     padded = np.concatenate([[False], column, [False]]).astype(np.int8)

@@ -31,6 +31,7 @@ class NoteOnStaff:
     staff_index: int
     position: int  # rounded staff position, half spaces (0 = bottom line)
     symbol_id: Optional[str] = None
+    symbol_index: Optional[int] = None  # index of its Symbol in ``StructureResult.symbols``
 
 
 @dataclass

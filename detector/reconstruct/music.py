@@ -1,17 +1,12 @@
-"""The score model: parts, staves, measures, notes, rests and chords, and the page -> score step.
+"""The score model: parts, staves, measures, voices, notes, rests and chords.
 
-`build_score` reads a page's symbols (detected + reconstructed: noteheads, stems, rests,
-clefs, key and time signatures, flags, dots, accidentals) against its staves and ink:
-each staff is read left to right (`staff_reading.py`), then staves are grouped into systems
-and parts (`systems.py`). One voice per staff; a grand staff joined by a brace is one
-two-staff part.
+Plain data, filled by `reading.py` (page structure -> score) and written by `musicxml.py`.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -41,6 +36,7 @@ class NoteEvent:
     grace: bool = False
     measure_rest: bool = False
     tuplet: Optional[tuple[int, int]] = None  # (actual, normal) notes: (3, 2) for a triplet
+    voice: int = 1  # MusicXML voice within its staff (1 = the only or the upper voice)
 
     @property
     def is_rest(self) -> bool:
@@ -67,9 +63,24 @@ class Measure:
     def events(self) -> list[NoteEvent]:
         return [i for i in self.items if isinstance(i, NoteEvent)]
 
+    def voices(self) -> list[int]:
+        """The voice numbers present, in order."""
+        return sorted({e.voice for e in self.events}) or [1]
+
     def duration(self) -> Fraction:
-        """Sum of the events' durations (grace notes count 0)."""
-        return sum((e.duration for e in self.events), Fraction(0))
+        """Length of the measure: the longest voice's sum of durations (grace notes count 0)."""
+        lengths = [sum((e.duration for e in self.events if e.voice == v), Fraction(0)) for v in self.voices()]
+        return max(lengths, default=Fraction(0))
+
+    def timed_events(self) -> list[tuple["NoteEvent", Fraction]]:
+        """Each event with its onset in quarters from the start of the measure, in its own voice."""
+        onsets: dict[int, Fraction] = {}
+        timed = []
+        for event in self.events:
+            onset = onsets.get(event.voice, Fraction(0))
+            timed.append((event, onset))
+            onsets[event.voice] = onset + event.duration
+        return timed
 
 
 @dataclass
@@ -113,53 +124,3 @@ class Score:
     staves: list[StaffMusic]  # page order
     time: Optional[tuple[int, int]] = None  # first time signature (read or inferred)
     time_inferred: bool = False
-
-
-def infer_time_signature(staves: Sequence[StaffMusic]) -> Optional[tuple[int, int]]:
-    """The most common measure length on the page as a time signature (3 quarters -> 3/4)."""
-    lengths = Counter(m.duration() for s in staves for m in s.measures
-                      if m.events and not any(e.measure_rest for e in m.events))
-    if not lengths:
-        return None
-    length = lengths.most_common(1)[0][0]
-    for denominator in (4, 8, 16):
-        beats = length * denominator / 4
-        if beats.denominator == 1 and beats > 0:
-            return int(beats), denominator
-    return None
-
-
-def build_score(gray: np.ndarray, staves: Sequence, class_names: Sequence[str],
-                boxes: np.ndarray) -> Score:
-    """Read the page's music.
-
-    Args:
-        gray: the page, [H, W] uint8, ink dark.
-        staves: `Staff` objects (staff.py contract), any order.
-        class_names: canonical DSv2 class per symbol, detected and reconstructed (stems).
-        boxes: [N, 4] float page boxes of those symbols.
-    """
-    from detector.reconstruct.staff_reading import read_staves
-    from detector.reconstruct.systems import group_parts
-
-    ordered = sorted(staves, key=lambda s: float(np.mean(s.line_ys[2])))
-    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    music = read_staves(gray, ordered, list(class_names), boxes)
-    parts = group_parts(gray, music, list(class_names), boxes)
-    time = next((c.time for s in music for m in s.measures for c in m.items
-                 if isinstance(c, AttributeChange) and c.time), None)
-    inferred = time is None
-    if inferred:
-        time = infer_time_signature(music)
-    _fill_measure_rests(music, time)
-    return Score(parts=parts, staves=music, time=time, time_inferred=inferred)
-
-
-def _fill_measure_rests(staves: Sequence[StaffMusic], time: Optional[tuple[int, int]]) -> None:
-    """A whole rest alone in its measure lasts the whole measure, whatever the meter."""
-    length = Fraction(4 * time[0], time[1]) if time else Fraction(4)
-    for staff in staves:
-        for measure in staff.measures:
-            events = [e for e in measure.events if not e.grace]
-            if len(events) == 1 and events[0].measure_rest:
-                events[0].duration = length

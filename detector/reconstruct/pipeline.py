@@ -18,9 +18,10 @@ import numpy as np
 from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model
 
 from detector.data.deepscores import load_page_image, parse_deepscores
-from detector.reconstruct.music import Score, build_score
+from detector.reconstruct.music import Score
 from detector.reconstruct.music_overlay import draw_music_overlay
 from detector.reconstruct.musicxml import write_musicxml
+from detector.reconstruct.reading import read_score
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
 from detector.reconstruct.symbols import (
     Symbol, symbols_from_coco_results, symbols_from_detections, symbols_from_page,
@@ -47,21 +48,13 @@ class PageResult:
 
 
 def read_music(gray: np.ndarray, symbols: list[Symbol]) -> tuple[Score, StructureResult, list[Symbol]]:
-    """Staves, stems and ledger lines (structure.py), then the music, from a page's symbols.
+    """Staves, stems and ledger lines (structure.py), then the music (reading.py), from a page's symbols.
 
-    Returns the score, the structure and the symbols the score's indices refer to (input
-    symbols without staff/ledger boxes, plus the rebuilt stems).
+    Returns the score, the structure and the symbols the score's indices refer to
+    (``structure.symbols``: the input symbols that were kept, plus the rebuilt ones).
     """
     structure = reconstruct_structure(gray, [s for s in symbols if s.class_name not in REBUILT_CLASSES])
-    score, used = music_from_structure(gray, structure)
-    return score, structure, used
-
-
-def music_from_structure(gray: np.ndarray, structure: StructureResult) -> tuple[Score, list[Symbol]]:
-    """The music of a page whose staves and stems are rebuilt; boxes read in the ink frame."""
-    used = [s for s in structure.symbols if s.class_name not in ("staff", "ledgerLine")]
-    boxes = np.array([structure.frame.to_ink(s.box) for s in used], dtype=float).reshape(-1, 4)
-    return build_score(gray, structure.staves, [s.class_name for s in used], boxes), used
+    return read_score(structure), structure, structure.symbols
 
 
 def missing_weights_message(path: Path) -> str:
@@ -186,7 +179,7 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
     stage("structure", t, f"{len(staves)} staves, {len(structure.stems)} stems, "
                           f"{len(structure.ledgers)} ledger lines" + (f" ({structure.staff_detection.reason})" if not staves else ""))
     t = time.perf_counter()
-    score, used = music_from_structure(gray, structure)
+    score, used = read_score(structure), structure.symbols
     notes = sum(len(e.pitches) for s in score.staves for m in s.measures for e in m.events)
     measures = sum(len(s.measures) for s in score.staves)
     stage("music", t, f"{len(score.parts)} parts, {measures} staff-measures, {notes} notes")

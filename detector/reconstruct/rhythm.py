@@ -72,7 +72,8 @@ def type_name(base: Fraction) -> str:
 
 @dataclass
 class StemGroup:
-    """A stem and the noteheads on it: one chord. Tip is the end away from the noteheads."""
+    """A stem and the noteheads on it (one chord), as the structure step found them, with the
+    flags and beams read at its tip. Tip is the end away from the noteheads."""
 
     box: np.ndarray  # [4] x0, y0, x1, y1 in page pixels
     heads: list[int] = field(default_factory=list)  # notehead indices (into the head list)
@@ -87,37 +88,6 @@ class StemGroup:
     @property
     def tip_y(self) -> float:
         return float(self.box[1] if self.up else self.box[3])
-
-
-def attach_stems(head_boxes: np.ndarray, stem_boxes: np.ndarray, ss: float) -> list[StemGroup]:
-    """Give each notehead the stem it touches (chords share one); heads without a stem stay out.
-
-    A stem touches a notehead when the stem's x lies at the notehead's left or right edge
-    (within 0.35 ss) and the notehead's centre lies within the stem's vertical extent (give or
-    take half a space). head_boxes: [N, 4]; stem_boxes: [S, 4].
-    """
-    groups = [StemGroup(box=np.asarray(b, dtype=float)) for b in stem_boxes]
-    for h, box in enumerate(head_boxes):
-        cy = (box[1] + box[3]) / 2.0
-        best, best_cost = None, None
-        for s, g in enumerate(groups):
-            sx = g.x
-            edge = min(abs(sx - box[0]), abs(sx - box[2]))
-            inside = box[0] - 0.35 * ss <= sx <= box[2] + 0.35 * ss
-            if not inside or edge > 0.35 * ss:
-                continue
-            if not g.box[1] - 0.5 * ss <= cy <= g.box[3] + 0.5 * ss:
-                continue
-            cost = edge + 0.1 * min(abs(cy - g.box[1]), abs(cy - g.box[3]))
-            if best_cost is None or cost < best_cost:
-                best, best_cost = s, cost
-        if best is not None:
-            groups[best].heads.append(h)
-    for g in groups:
-        if g.heads:
-            centre = np.mean([(head_boxes[h][1] + head_boxes[h][3]) / 2.0 for h in g.heads])
-            g.up = abs(centre - g.box[3]) < abs(centre - g.box[1])
-    return [g for g in groups if g.heads]
 
 
 def attach_flags(groups: list[StemGroup], flag_boxes: np.ndarray, flag_counts: list[int],

@@ -1,6 +1,6 @@
 """Read one staff left to right: symbols -> events (pitch, rhythm) and measures.
 
-Every symbol is first given to the staff it belongs to (the nearest by staff position).
+The structure step has placed every symbol on its staff and every notehead on its stem.
 On each staff, stems gather their noteheads into chords, flags and beams set note values,
 dots lengthen them, and the clef, key signature and accidentals in force at each x spell the
 pitches. Barlines found in the ink cut the staff into measures.
@@ -13,16 +13,18 @@ from typing import Optional, Sequence
 import numpy as np
 
 from detector.reconstruct.barlines import find_barlines
-from detector.reconstruct.beams import beam_connects, ink_mask
+from detector.reconstruct.beams import beam_connects
+from detector.reconstruct.ledgers import NoteOnStaff
 from detector.reconstruct.music import AttributeChange, Measure, NoteEvent, StaffMusic
 from detector.reconstruct.pitch import (
     ACCIDENTAL_ALTER, CLEFS, Clef, MeasureAccidentals, key_alterations, notehead_on_line,
     clef_from_box, snap_position,
 )
 from detector.reconstruct.rhythm import (
-    NOTEHEAD_QUARTERS, REST_QUARTERS, StemGroup, assign_dots, attach_flags, attach_stems,
-    dotted, find_beams, flag_count, notehead_family,
+    NOTEHEAD_QUARTERS, REST_QUARTERS, StemGroup, assign_dots, attach_flags, dotted, find_beams, flag_count,
+    notehead_family,
 )
+from detector.reconstruct.stems import Stem
 
 #: Long or free-floating symbols that never block a barline and never belong to a measure.
 NOT_BLOCKING = ("slur", "tie", "beam", "staff", "brace", "dynamicCrescendoHairpin",
@@ -33,74 +35,29 @@ def _centre(box: np.ndarray) -> tuple[float, float]:
     return float(box[0] + box[2]) / 2.0, float(box[1] + box[3]) / 2.0
 
 
-def assign_to_staves(staves: Sequence, boxes: np.ndarray) -> np.ndarray:
-    """Index of the nearest staff for each symbol, by distance from its middle line. -> [N]."""
-    if len(staves) == 0 or len(boxes) == 0:
-        return np.full(len(boxes), -1)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
-    dist = np.stack([np.abs(np.asarray(s.position(cx, cy), dtype=float) - 4.0)
-                     for s in staves])  # [S, N] half spaces from the middle line
-    return np.argmin(dist, axis=0)
+def read_staves(structure) -> list[StaffMusic]:
+    """Read every staff of a ``StructureResult`` (page order) into measures of events.
 
-
-def _stem_of(head: np.ndarray, stems: np.ndarray, ss: float) -> Optional[int]:
-    """Index of the stem box touching a notehead at its left or right edge, if any. stems: [S, 4]."""
-    cy = (head[1] + head[3]) / 2.0
-    sx = (stems[:, 0] + stems[:, 2]) / 2.0
-    edge = np.minimum(np.abs(sx - head[0]), np.abs(sx - head[2]))
-    touching = (edge <= 0.35 * ss) & (stems[:, 1] - 0.5 * ss <= cy) & (cy <= stems[:, 3] + 0.5 * ss)
-    return int(np.argmin(np.where(touching, edge, np.inf))) if touching.any() else None
-
-
-def settle_between_staves(staves: Sequence, names: list[str], boxes: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """Noteheads between two staves go with their stem: an up-stem belongs to the staff above.
-
-    Engravers stem a note below its staff's middle line upwards and one above it downwards,
-    so a note hanging between two staves says by its stem which one it is counted from;
-    its stem then follows it. owner: [N] staff index per symbol -> a corrected copy.
+    Which staff each symbol is on, which noteheads are notes and which stem each has were
+    decided by the structure step; this step only reads them.
     """
-    owner = owner.copy()
-    stem_ids = np.array([i for i, n in enumerate(names) if n == "stem"], dtype=int)
-    if len(stem_ids) == 0:
-        return owner
-    stems = boxes[stem_ids]
-    for i, name in enumerate(names):
-        if not notehead_family(name):
-            continue
-        k = owner[i]
-        cx, cy = _centre(boxes[i])
-        here = float(staves[k].position(cx, cy))
-        other = k - 1 if here > 8.5 and k > 0 else (k + 1 if here < -0.5 and k + 1 < len(staves) else None)
-        if other is None:
-            continue
-        there = float(staves[other].position(cx, cy))
-        if not (there < -0.5 if other < k else there > 8.5):
-            continue
-        s = _stem_of(boxes[i], stems, float(staves[k].staff_space_px))
-        if s is None:
-            continue
-        stem_up = abs(cy - stems[s][3]) < abs(cy - stems[s][1])
-        owner[i] = owner[stem_ids[s]] = min(k, other) if stem_up else max(k, other)
-    return owner
-
-
-def read_staves(gray: np.ndarray, staves: Sequence, names: list[str],
-                boxes: np.ndarray) -> list[StaffMusic]:
-    """Read every staff (top to bottom order kept) into measures of events."""
-    ink = ink_mask(gray)
-    owner = settle_between_staves(staves, names, boxes, assign_to_staves(staves, boxes))
+    names = [s.class_name for s in structure.symbols]
+    boxes = np.asarray(structure.ink_boxes, dtype=float).reshape(-1, 4)
     music = []
-    for k, staff in enumerate(staves):
-        ids = [i for i in range(len(names)) if owner[i] == k]
-        music.append(read_staff(ink, staff, k, ids, names, boxes))
+    for k, staff in enumerate(structure.staves):
+        ids = [i for i in range(len(names)) if structure.staff_of[i] == k]
+        notes = [n for n in structure.notes if n.staff_index == k]
+        stems = [s for s in structure.stems if s.staff_index == k]
+        music.append(read_staff(structure.ink, staff, k, ids, names, boxes, notes, stems))
     return music
 
 
 def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[str],
-               boxes: np.ndarray) -> StaffMusic:
-    """Read one staff. ids: the symbols assigned to it (indices into names/boxes)."""
+               boxes: np.ndarray, notes: Sequence[NoteOnStaff], stems: Sequence[Stem]) -> StaffMusic:
+    """Read one staff. ids: the symbols on it (indices into names/boxes); notes/stems: its
+    noteheads and stems as the structure step placed them."""
     ss = float(staff.staff_space_px)
-    events = _events(ink, staff, ids, names, boxes, ss)
+    events = _events(ink, ids, names, boxes, notes, stems, ss)
     changes = _attribute_changes(staff, ids, names, boxes, ss)
     blocking = np.array([boxes[i] for i in ids if names[i] not in NOT_BLOCKING]).reshape(-1, 4)
     barlines = find_barlines(ink, staff, blocking)
@@ -115,15 +72,26 @@ def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[s
 # --------------------------------------------------------------------------- events
 
 
-def _events(ink, staff, ids, names, boxes, ss) -> list[NoteEvent]:
+def _stem_groups(notes: Sequence[NoteOnStaff], stems: Sequence[Stem]) -> list[StemGroup]:
+    """The structure's stems as rhythm groups: heads are indices into ``notes``."""
+    local = {id(n): h for h, n in enumerate(notes)}
+    groups = []
+    for stem in stems:
+        heads = [local[id(n)] for n in stem.notes if id(n) in local]
+        if heads:
+            box = np.asarray(stem.box, dtype=float)
+            groups.append(StemGroup(box=box, heads=heads, up=stem.direction == "up"))
+    return groups
+
+
+def _events(ink, ids, names, boxes, notes, stems, ss) -> list[NoteEvent]:
     """Chords and rests of the staff, with durations, sorted by x (pitches come later)."""
-    heads = [i for i in ids if notehead_family(names[i])]
+    heads = [n.symbol_index for n in notes]
     rests = [i for i in ids if names[i] in REST_QUARTERS or names[i] == "restHBar"]
-    stems = [i for i in ids if names[i] == "stem"]
     flags = [i for i in ids if flag_count(names[i])]
     dots = [i for i in ids if names[i] == "augmentationDot"]
     head_boxes = boxes[heads].reshape(-1, 4)
-    groups = attach_stems(head_boxes, boxes[stems].reshape(-1, 4), ss)
+    groups = _stem_groups(notes, stems)
     attach_flags(groups, boxes[flags].reshape(-1, 4), [flag_count(names[i]) for i in flags], ss)
     find_beams(groups, head_boxes, ink, ss)
     owners = np.concatenate([head_boxes, boxes[rests].reshape(-1, 4)])

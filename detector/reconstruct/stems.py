@@ -48,6 +48,7 @@ class Stem:
     direction: Direction
     from_ink: bool
     notes: list[NoteOnStaff] = field(default_factory=list)
+    symbol_index: Optional[int] = None  # index of its rebuilt Symbol in ``StructureResult.symbols``
 
     @property
     def tip_y(self) -> float:

@@ -1,9 +1,13 @@
 """Page structure: staves from the ink, then stems and ledger lines rebuilt from the noteheads.
 
-``reconstruct_structure(gray, symbols)`` is the stage's entry point: it finds the staves,
-measures the frame the input boxes are drawn in (``frame.py``), places each notehead on its
-staff, rebuilds ledger lines and stems against the ink, and returns them together with the
-input symbols as one list of ``Symbol`` in the input's frame, ready for COCO scoring.
+``reconstruct_structure(gray, symbols)`` is the stage's entry point and the only place where
+the page's geometry is decided: it binarises the page once, finds the staves, measures the
+frame the input boxes are drawn in (``frame.py``), places each notehead on its staff (or
+rejects it: a notehead far from the staff with no ledger line under it, or a stemmed
+notehead whose stem the ink does not show, is text or noise, not a note), rebuilds ledger
+lines and stems against the ink, and gives every other symbol the staff it is read on.
+The music step (``reading.py``) reads this one typed result and never decides again which
+staff a symbol is on or which stem a notehead has.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from detector.reconstruct.ledgers import (
 from detector.reconstruct.rules import EngravingRules
 from detector.reconstruct.staff import Staff, StaffDetection, StaffLocation, detect_staves, locate_candidates
 from detector.reconstruct.stems import INK_SCORE, RULE_SCORE, Stem, end_stems_in_flags, rebuild_stems
-from detector.reconstruct.symbols import Symbol, has_stem, is_notehead, symbols_to_coco_results
+from detector.reconstruct.symbols import Symbol, boxes_of, has_stem, is_notehead, symbols_to_coco_results
 
 #: Input symbols of these classes are replaced by the reconstruction's own.
 REPLACED_CLASSES = ("stem", "ledgerLine", "staff")
@@ -30,16 +34,25 @@ REPLACED_CLASSES = ("stem", "ledgerLine", "staff")
 
 @dataclass
 class StructureResult:
-    """What reconstruction found on one page. Stem/ledger/note boxes are in the ink frame."""
+    """What the structure step decided about one page: the music step reads only this.
+
+    ``symbols`` are the input symbols that are kept plus the rebuilt staves, stems and ledger
+    lines, in the input's frame (for COCO scoring); ``ink_boxes`` are the same boxes in the ink
+    frame, where the page shows them; ``staff_of`` says on which staff each symbol is read.
+    """
 
     staff_detection: StaffDetection
     frame: BoxFrame
-    notes: list[NoteOnStaff]  # noteheads placed on staves (ink-frame boxes)
-    stems: list[Stem]
+    notes: list[NoteOnStaff]  # noteheads placed on staves (ink-frame boxes, ``symbol_index`` set)
+    stems: list[Stem]  # with their noteheads and direction (``symbol_index`` set)
     ledgers: list[LedgerLine]
     symbols: list[Symbol]  # input symbols + rebuilt staff/stem/ledgerLine, in the input's frame
     skipped: Counter = field(default_factory=Counter)  # noteheads not used, by reason
     seconds: dict = field(default_factory=dict)  # time per step
+    ink: Optional[np.ndarray] = None  # [H, W] bool, True = ink: the page's one binarisation
+    # [N, 4]: the boxes of ``symbols`` in the ink frame
+    ink_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    staff_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # [N] staff index, -1: none
 
     @property
     def staves(self) -> list[Staff]:
@@ -87,9 +100,14 @@ def place_noteheads(
     gray: np.ndarray, staves: list[Staff], symbols: Sequence[Symbol], frame: BoxFrame, rules: EngravingRules,
     min_score: float,
 ) -> tuple[list[NoteOnStaff], Counter]:
-    """Noteheads (score >= ``min_score``) on their staves, boxes moved into the ink frame."""
+    """Noteheads (score >= ``min_score``) on their staves, boxes moved into the ink frame.
+
+    A notehead that needs ledger lines (outside the staff) is kept only when the ink shows the
+    one nearest its staff: every engraved note above or below the staff stands on its ledger
+    lines, while a metronome mark's note, a letter of a title or of the lyrics does not.
+    """
     notes, skipped = [], Counter()
-    for s in symbols:
+    for index, s in enumerate(symbols):
         if not is_notehead(s.class_name):
             continue
         if s.score < min_score:
@@ -101,8 +119,35 @@ def place_noteheads(
             skipped["notehead on no staff"] += 1
             continue
         loc = _choose_staff(gray, staves, candidates, box, rules)
-        notes.append(NoteOnStaff(box, s.class_name, loc.staff_index, int(round(loc.position)), s.id))
+        position = int(round(loc.position))
+        needed = ledger_positions(position)
+        if needed and not ledger_ink_present(gray, staves[loc.staff_index], needed[0], box[0], box[2], rules):
+            skipped["notehead off the staff with no ledger line"] += 1
+            continue
+        notes.append(NoteOnStaff(box, s.class_name, loc.staff_index, position, s.id, index))
     return notes, skipped
+
+
+def drop_stemless_notes(notes: list[NoteOnStaff], stems: list[Stem], skipped: Counter) -> tuple[list, list]:
+    """Notes whose class carries a stem but whose stem the ink does not show are not notes.
+
+    The stem rule proposes a stem for every such notehead; when no stem of its chord was seen
+    in the ink, the notehead is a letter, a digit or a blot the detector took for a notehead
+    (titles, lyrics and fingerings have no stems). Whole notes never need one.
+    """
+    unconfirmed = {id(n) for s in stems if not s.from_ink for n in s.notes}
+    kept_notes = [n for n in notes if id(n) not in unconfirmed]
+    skipped["notehead whose stem the ink does not show"] += len(notes) - len(kept_notes)
+    return kept_notes, [s for s in stems if s.from_ink]
+
+
+def nearest_staff(staves: list[Staff], boxes: np.ndarray) -> np.ndarray:
+    """Index of the staff whose middle line is nearest each box centre (half spaces). -> [N]."""
+    if len(staves) == 0 or len(boxes) == 0:
+        return np.full(len(boxes), -1)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
+    dist = np.stack([np.abs(np.asarray(s.position(cx, cy), dtype=float) - 4.0) for s in staves])  # [S, N]
+    return np.argmin(dist, axis=0)
 
 
 def _rebuilt_symbols(result_parts, frame: BoxFrame, score_by_id: dict) -> list[Symbol]:
@@ -125,8 +170,9 @@ def reconstruct_structure(
     symbols: Sequence[Symbol],
     rules: Optional[EngravingRules] = None,
     min_notehead_score: float = 0.3,
+    staves: Optional[list[Staff]] = None,
 ) -> StructureResult:
-    """Staves, stems and ledger lines of one page; never raises on a page without staves.
+    """Staves, stems, ledger lines and each symbol's staff on one page; never raises on a page without staves.
 
     Args:
         gray: ``[H, W] uint8`` page, ink dark, paper white.
@@ -134,26 +180,53 @@ def reconstruct_structure(
             Input ``stem``/``ledgerLine``/``staff`` symbols are replaced by the rebuilt ones.
         rules: engraving priors (defaults: Behind Bars / SMuFL values).
         min_notehead_score: detector noteheads below this are not used.
+        staves: the page's staves when already known (a hand-drawn test page); found in the ink otherwise.
     """
     rules = rules or EngravingRules()
     t0 = time.perf_counter()
     ink = binarize(gray)
     t1 = time.perf_counter()
-    detection = detect_staves(gray, ink)
+    detection = detect_staves(gray, ink) if staves is None else StaffDetection(
+        sorted(staves, key=lambda s: float(np.mean(s.line_ys[2]))), "" if staves else "no staves given")
     t2 = time.perf_counter()
     kept = [s for s in symbols if s.class_name not in REPLACED_CLASSES]
     if not detection.staves:
         seconds = {"binarize": t1 - t0, "staves": t2 - t1}
-        return StructureResult(detection, BoxFrame(), [], [], [], kept, Counter(), seconds)
+        return StructureResult(detection, BoxFrame(), [], [], [], kept, Counter(), seconds, ink,
+                               boxes_of(kept), np.full(len(kept), -1))
     frame = estimate_box_frame(detection.staves, kept)
     notes, skipped = place_noteheads(gray, detection.staves, kept, frame, rules, min_notehead_score)
-    ledgers = rebuild_ledger_lines(gray, detection.staves, notes, rules)
     t3 = time.perf_counter()
     stems = rebuild_stems(gray, ink, detection.staves, [n for n in notes if has_stem(n.class_name)], rules)
+    notes, stems = drop_stemless_notes(notes, stems, skipped)
     flags = [(s.class_name, frame.to_ink(s.box)) for s in kept if s.class_name.startswith("flag")]
     end_stems_in_flags(stems, flags, detection.staves, rules)
+    ledgers = rebuild_ledger_lines(gray, detection.staves, notes, rules)
     t4 = time.perf_counter()
-    score_by_id = {s.id: s.score for s in kept if s.id is not None}
+    placed = {n.symbol_index for n in notes}
+    # noteheads that are not notes leave the page's music (and its COCO output) here
+    index_map, used = {}, []
+    for k, s in enumerate(kept):
+        if not is_notehead(s.class_name) or k in placed:
+            index_map[k] = len(used)
+            used.append(s)
+    for n in notes:
+        n.symbol_index = index_map[n.symbol_index]
+    score_by_id = {s.id: s.score for s in used if s.id is not None}
     rebuilt = _rebuilt_symbols((detection.staves, stems, ledgers), frame, score_by_id)
-    seconds = {"binarize": t1 - t0, "staves": t2 - t1, "ledgers": t3 - t2, "stems": t4 - t3}
-    return StructureResult(detection, frame, notes, stems, ledgers, kept + rebuilt, skipped, seconds)
+    all_symbols = used + rebuilt
+    ink_boxes = np.array([frame.to_ink(s.box) for s in all_symbols], dtype=float).reshape(-1, 4)
+    staff_of = nearest_staff(detection.staves, ink_boxes)
+    for n in notes:
+        staff_of[n.symbol_index] = n.staff_index
+    first_stem = len(used) + len(detection.staves)
+    for k, stem in enumerate(stems):
+        stem.symbol_index = first_stem + k
+        staff_of[stem.symbol_index] = stem.staff_index
+    for k, ledger in enumerate(ledgers):
+        staff_of[first_stem + len(stems) + k] = ledger.staff_index
+    for k in range(len(detection.staves)):
+        staff_of[len(used) + k] = k
+    seconds = {"binarize": t1 - t0, "staves": t2 - t1, "noteheads": t3 - t2, "stems+ledgers": t4 - t3}
+    return StructureResult(detection, frame, notes, stems, ledgers, all_symbols, skipped, seconds, ink,
+                           ink_boxes, staff_of)

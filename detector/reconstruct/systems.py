@@ -11,7 +11,6 @@ from typing import Sequence
 
 import numpy as np
 
-from detector.reconstruct.beams import ink_mask
 from detector.reconstruct.music import Part, StaffMusic
 
 
@@ -39,12 +38,14 @@ def _braced(upper, lower, names: Sequence[str], boxes: np.ndarray) -> bool:
     return False
 
 
-def group_systems(gray: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[str],
+def group_systems(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[str],
                   boxes: np.ndarray) -> list[list[list[StaffMusic]]]:
-    """Systems (top to bottom), each a list of staff groups (one group per part, 1-2 staves)."""
+    """Systems (top to bottom), each a list of staff groups (one group per part, 1-2 staves).
+
+    ink: the page's [H, W] bool ink mask; names/boxes: the page's symbols (ink frame).
+    """
     if not staves:
         return []
-    ink = ink_mask(gray)
     systems: list[list[list[StaffMusic]]] = [[[staves[0]]]]
     for prev, cur in zip(staves, staves[1:]):
         braced = _braced(prev.staff, cur.staff, names, boxes)
@@ -57,7 +58,7 @@ def group_systems(gray: np.ndarray, staves: Sequence[StaffMusic], names: Sequenc
     return systems
 
 
-def group_parts(gray: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[str],
+def group_parts(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[str],
                 boxes: np.ndarray) -> list[Part]:
     """Parts of the page: the k-th staff group of each system is part k.
 
@@ -66,7 +67,7 @@ def group_parts(gray: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[
     a new part, so no staff is ever lost.
     """
     parts: list[Part] = []
-    for system in group_systems(gray, staves, names, boxes):
+    for system in group_systems(ink, staves, names, boxes):
         for k, group in enumerate(system):
             match = parts[k] if k < len(parts) and parts[k].staff_count == len(group) else None
             if match is None:

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import music21
 
-from detector.reconstruct.music import build_score
 from detector.reconstruct.musicxml import write_musicxml
+from detector.reconstruct.reading import read_score
+from detector.reconstruct.structure import reconstruct_structure
+from detector.reconstruct.symbols import Symbol
 
 
 def score_file(page, tmp_path: Path, name: str = "score.musicxml") -> Path:
     """Recognise a HandPage and write its MusicXML."""
     names, boxes = page.arrays()
-    score = build_score(page.gray, page.staves, names, boxes)
+    symbols = [Symbol(name, tuple(box)) for name, box in zip(names, boxes)]
+    score = read_score(reconstruct_structure(page.gray, symbols, staves=page.staves))
     return write_musicxml(score, tmp_path / name)
 
 

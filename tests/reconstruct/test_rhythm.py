@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.reconstruct.beams import count_beams, ink_mask
+from detector.reconstruct.beams import count_beams
+from detector.reconstruct.binarize import binarize
 from handmade import SS, HandPage
 from musicxml_reading import divisions, music21_notes, score_file, xml_notes
 
@@ -13,7 +14,7 @@ def test_beams_are_counted_in_the_ink_beside_the_stem():
     page = HandPage()
     page.beamed([200, 250], [2, 3], [1, 1])
     page.beamed([320, 370], [2, 3], [2, 2])
-    ink = ink_mask(page.gray)
+    ink = binarize(page.gray)
     stems = [b for n, b in zip(page.names, page.boxes) if n == "stem"]
     # when the beams at each stem tip are counted, then 1, 1, 2, 2
     counts = [count_beams(ink, (b[0] + b[2]) / 2, b[1], +1, SS, stop_y=b[3] - SS) for b in stems]
@@ -25,7 +26,7 @@ def test_a_plain_quarter_stem_has_no_beam():
     page = HandPage()
     tip_x, tip_y = page.note(200, 2)
     head_top = page.y(2) - SS / 2
-    assert count_beams(ink_mask(page.gray), tip_x, tip_y, +1, SS, stop_y=head_top - SS / 2) == 0
+    assert count_beams(binarize(page.gray), tip_x, tip_y, +1, SS, stop_y=head_top - SS / 2) == 0
 
 
 def test_beamed_eighth_and_sixteenth_groups(tmp_path):
