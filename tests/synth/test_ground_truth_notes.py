@@ -5,7 +5,7 @@ import json
 import xml.etree.ElementTree as ET
 
 NOTE_KEYS = {"ann_id", "mei_id", "staff", "measure", "order", "onset_quarters", "step", "octave", "alter",
-             "dur_quarters", "dots", "rest", "chord", "grace"}
+             "dur_quarters", "dots", "rest", "chord", "grace", "voice"}
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 
 

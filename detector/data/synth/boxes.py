@@ -4,7 +4,12 @@ Every ink-bearing SVG primitive is mapped to a DSv2 class by its SMuFL glyph nam
 classes of the ``<g>`` groups around it (a sharp inside ``keyAccid`` is ``keySharp``, inside
 ``accid`` it is ``accidentalSharp``). Ligature dynamics are split beforehand (dynamics.py). Boxes are in SVG units of the page (before rasterising):
 glyphs from the font's glyph boxes, lines from their end points and stroke width, beams
-from their polygon, dots from their ellipse. No box is read back from the rendered ink.
+from their polygon, dots from their ellipse, fingering digits from the text font's outlines
+(textfonts.py). No box is read back from the rendered ink.
+
+Every other text (titles, lyrics, tempo and expression words, figured bass, chord symbols,
+measure numbers: see text.py) has no DSv2 class: ``<text>`` elements are not walked, so no
+letter or digit of it can become a symbol, whatever group (a lyric inside a ``note``) holds it.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Optional
 from detector.data.classes import DSV2_ID_BY_NAME
 from detector.data.synth.fonts import OCTAVE_CLEFS, glyph_metrics, octave_mark_box
 from detector.data.synth.geometry import parse_points, path_box, polyline_box, union
+from detector.data.synth.textfonts import char_boxes
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -49,6 +55,10 @@ UNION_GROUPS = {"octave": "ottavaBracket", "grpSym": "brace", "tupletBracket": "
 #: Verovio groups of one Bezier outline each.
 CURVE_CLASSES = {"tie": "tie", "slur": "slur"}
 KEY_ACCIDENTALS = {"accidentalFlat": "keyFlat", "accidentalSharp": "keySharp", "accidentalNatural": "keyNatural"}
+#: Fingering characters with a DSv2 class (a "6" to "9" has none and stays background).
+FINGERING_DIGITS = frozenset("012345")
+#: Verovio's CSS sets fingerings in bold (its ``g.fing {font-weight:bold}`` rule).
+FINGERING_BOLD = True
 SMALL_VARIANTS = {"flag8thUp", "flag8thDown", "accidentalFlat", "accidentalNatural", "accidentalSharp"}
 
 
@@ -106,8 +116,9 @@ class _Context:
 class _Walker:
     """Depth-first walk of the SVG tree, collecting symbols (one walker per page)."""
 
-    def __init__(self, font: str, staff_space: float):
+    def __init__(self, font: str, staff_space: float, text_family: Optional[str] = None):
         self.font = font
+        self.text_family = text_family
         self.staff_space = staff_space
         self.symbols: list[SvgSymbol] = []
         self.staff_lines: dict[tuple[int, int], list[float]] = {}
@@ -159,6 +170,8 @@ class _Walker:
             cx, cy = float(node.get("cx")), float(node.get("cy"))
             rx, ry = float(node.get("rx")), float(node.get("ry"))
             self.add("augmentationDot", (cx - rx, cy - ry, cx + rx, cy + ry), ctx)
+        elif tag == "text" and "fing" in ctx.classes and self.text_family:
+            self._fingering(node, ctx)
         if tag in ("text", "title", "desc", "defs") or "bounding-box" in ctx.classes:
             return
         for child in node:
@@ -284,6 +297,23 @@ class _Walker:
         element_id = ctx.note_id if "notehead" in ctx.classes else None
         self.add(class_name, box, ctx, element_id)
 
+    def _fingering(self, node: ET.Element, ctx: _Context) -> None:
+        """Boxes of a fingering's digits: one ``<text>`` line, its size on the innermost span."""
+        spans = [el for el in node.iter() if el.text and el.text.strip()]
+        if not spans:
+            return
+        sizes = [float(el.get("font-size")[:-2]) for el in spans if el.get("font-size", "").endswith("px")]
+        size = sizes[-1] if sizes else 0.0
+        italic = any(el.get("font-style") == "italic" for el in node.iter())
+        text = "".join(el.text for el in spans)
+        x, y = float(node.get("x", 0)), float(node.get("y", 0))
+        for char, box in char_boxes(text, self.text_family, FINGERING_BOLD, italic, size, x, y,
+                                    node.get("text-anchor", "start")):
+            if char in FINGERING_DIGITS:
+                self.add(f"fingering{char}", box, ctx)
+            elif not char.isspace():
+                self.skipped[f"fingering text {char}"] += 1
+
     def _octave_clef(self, code: str, name: str, ctx: _Context, tx, ty, sx, sy, small: bool) -> None:
         """An octave clef glyph is two DSv2 symbols: the plain clef and its octave mark."""
         base_code, mark_class = OCTAVE_CLEFS[name]
@@ -328,18 +358,20 @@ def _polygon_points(text: str) -> tuple[list[float], list[float]]:
     return values[0::2], values[1::2]
 
 
-def parse_svg(svg: str, font: str, staff_space: float) -> SvgPage:
+def parse_svg(svg: str, font: str, staff_space: float, text_family: Optional[str] = None) -> SvgPage:
     """Collect every DSv2 symbol of a Verovio SVG page.
 
     Args:
         svg: the page as Verovio's ``renderToSVG`` returns it.
         font: the Verovio font it was engraved with (for glyph boxes).
         staff_space: the staff space in SVG units of the page (180 at Verovio's unit 9).
+        text_family: the text font family the page is rasterised with (textfonts.py); without
+            it fingerings are not boxed.
     """
     root = ET.fromstring(svg)
     inner = next(el for el in root.iter(f"{SVG_NS}svg") if "definition-scale" in el.get("class", ""))
     _, _, width, height = (float(v) for v in inner.get("viewBox").split())
-    walker = _Walker(font, staff_space)
+    walker = _Walker(font, staff_space, text_family)
     walker.walk(inner, _Context())
     for (element_id, name), (box, staff_key) in walker.unions.items():
         walker.symbols.append(SvgSymbol(name, tuple(box), element_id, staff_key))

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from detector.data.synth.page import GeneratedPage, PageGenerationError, generate_page
 from detector.data.synth.writer import annotation, write_split
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: text on the pages (text.py), text fonts (textfonts.py)
 MANIFEST_NAME = "synthetic_manifest.json"
 #: Share of pieces that go to the test split (at least one piece, whatever the size).
 TEST_FRACTION = 0.15

@@ -1,8 +1,8 @@
 """Ground-truth music of a page: the engraver's MEI, reduced to a per-note JSON.
 
 The pitch-accuracy evaluation scores reconstructed notes against ``music/<stem>.json``:
-one entry per note or rest with its page staff, measure, onset, pitch and duration, linked
-to its box by ``ann_id`` (the notehead or rest annotation) and ``mei_id`` (its xml:id in
+one entry per note or rest with its page staff, voice (MEI layer), measure, onset, pitch and
+duration, linked to its box by ``ann_id`` (the notehead or rest annotation) and ``mei_id`` (its xml:id in
 ``music/<stem>.mei`` and in the annotation's ``comments``).
 """
 from __future__ import annotations
@@ -60,6 +60,7 @@ class _Event:
     rest: bool
     chord: bool
     grace: bool
+    voice: int = 1  # MEI layer @n within its staff: several voices per staff stay apart
 
 
 class _MeiReader:
@@ -68,6 +69,7 @@ class _MeiReader:
     def __init__(self):
         self.staves: dict[str, _StaffState] = {}
         self.events: list[_Event] = []
+        self.voice = 1  # layer @n being read
         self.measure = -1
 
     def state(self, n: str) -> _StaffState:
@@ -121,6 +123,7 @@ class _MeiReader:
         for layer in staff:
             if _tag(layer) == "layer":
                 carried: dict[tuple[str, int], int] = {}
+                self.voice = int(layer.get("n", "1")) if layer.get("n", "1").isdigit() else 1
                 self.read_layer(layer, staff.get(XML_ID, ""), n, st, Fraction(0), Fraction(1), carried)
 
     def read_layer(self, el, staff_id, n, st, onset, ratio, carried) -> Fraction:
@@ -154,7 +157,7 @@ class _MeiReader:
             length = Fraction(0)
         if tag in ("rest", "mRest"):
             self.events.append(_Event(el.get(XML_ID, ""), staff_id, n, self.measure, onset, None, None, None,
-                                      length, dots, True, False, False))
+                                      length, dots, True, False, False, self.voice))
         elif tag == "note":
             self.add_note(el, staff_id, n, st, onset, length, dots, False, grace, carried)
         elif tag == "chord":
@@ -177,7 +180,7 @@ class _MeiReader:
         else:
             alter = carried.get((pname, octave), st.key.get(pname, 0))
         self.events.append(_Event(note.get(XML_ID, ""), staff_id, n, self.measure, onset, pname.upper(), octave,
-                                  alter, length, dots, False, chord, grace))
+                                  alter, length, dots, False, chord, grace, self.voice))
 
 
 def read_mei_events(mei: str) -> tuple[list[_Event], ET.Element]:

@@ -1,11 +1,15 @@
-"""Generate one synthetic page: draw a piece and a layout, engrave, box, rasterise.
+"""Generate one synthetic page: draw a piece and a layout, add text, engrave, box, rasterise.
 
 A page depends only on (seed, page index), so pages can be made in any order or in
-parallel workers and the dataset is still the same bytes.
+parallel workers and the dataset is still the same bytes. The text of a page (titles,
+lyrics, tempo and expression marks, fingerings, figured bass, ...: text.py) and its text
+font (textfonts.py) come from a second random stream of the page, so the music and layout
+drawn for a page are the ones the generator drew before it drew text.
 """
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from collections import Counter
 
@@ -20,11 +24,15 @@ from detector.data.synth.engrave import (
 from detector.data.synth.groundtruth import onset_order, read_mei_events, staff_parts
 from detector.data.synth.procedural import procedural_piece
 from detector.data.synth.rasterize import rasterize
+from detector.data.synth.text import TextPlan, add_text, draw_text_plan, verovio_options
+from detector.data.synth.textfonts import apply_text_family, draw_family
 
 #: Share of pages engraved from procedural passages (the rest is corpus music).
 PROCEDURAL_FRACTION = 0.4
 #: Pieces tried before a page index gives up (a corpus file Verovio cannot read, an empty page).
 MAX_ATTEMPTS = 6
+#: Entropy word of a page's text stream (the second seed of ``page_rng``'s sequence).
+TEXT_STREAM = 1
 #: Staff space in SVG units at Verovio scale 100.
 SVG_STAFF_SPACE = VEROVIO_STAFF_SPACE * SVG_UNITS_PER_PX
 _MEI_DATE = re.compile(r'isodate="[^"]*"')
@@ -72,8 +80,30 @@ def draw_source(rng: np.random.Generator, seed: int, index: int, attempt: int) -
     return draw_piece(rng)
 
 
-def generate_page(seed: int, index: int, toolkit=None) -> GeneratedPage:
+def text_rng(seed: int, index: int, attempt: int) -> np.random.Generator:
+    """The random stream of a page's text and text font (independent of its music)."""
+    return np.random.default_rng([seed, index, TEXT_STREAM, attempt])
+
+
+def engrave_text(toolkit, plan: TextPlan, rng: np.random.Generator) -> int:
+    """Add ``plan``'s text to the piece loaded in ``toolkit`` and lay it out again; return the
+    page count (the piece without text when Verovio cannot read it back)."""
+    mei = toolkit.getMEI()
+    toolkit.setOptions(verovio_options(plan))
+    try:
+        with_text = add_text(mei, plan, rng)
+    except ET.ParseError:  # an MEI ElementTree cannot read (an undeclared prefix): no text added
+        with_text = mei
+    if not toolkit.loadData(with_text) or toolkit.getPageCount() < 1:
+        toolkit.loadData(mei)
+    return toolkit.getPageCount()
+
+
+def generate_page(seed: int, index: int, toolkit=None, plan: TextPlan | None = None) -> GeneratedPage:
     """Generate page ``index`` of the dataset drawn from ``seed``.
+
+    Args:
+        plan: the kinds of text to draw (default: drawn from the page's text stream).
 
     Raises:
         PageGenerationError: every attempted piece failed to engrave or had no notes.
@@ -84,18 +114,25 @@ def generate_page(seed: int, index: int, toolkit=None) -> GeneratedPage:
         piece = draw_source(rng, seed, index, attempt)
         layout = draw_layout(rng)
         try:
-            n_pages = engrave(toolkit, piece, layout)
+            engrave(toolkit, piece, layout)
         except EngraveError:
             continue
+        words = text_rng(seed, index, attempt)
+        family = draw_family(words)
+        n_pages = engrave_text(toolkit, plan or draw_text_plan(words), words)
         page_no = 1 + int(rng.integers(min(n_pages, 3)))
         svg = split_combined_dynamics(toolkit.renderToSVG(page_no), layout.font)
-        svg_page = parse_svg(svg, layout.font, SVG_STAFF_SPACE)
+        svg = apply_text_family(svg, family)
+        svg_page = parse_svg(svg, layout.font, SVG_STAFF_SPACE, text_family=family)
         if not any(s.class_name.startswith("notehead") for s in svg_page.symbols):
             continue
         mei = _MEI_DATE.sub('isodate=""', toolkit.getMEI({"pageNo": page_no}))
         png, alpha = rasterize(svg, layout.width_px, layout.height_px)
         stem = f"synth-s{seed}-{index:06d}-{layout.font.lower()}--page-{page_no}"
-        return _assemble(index, piece, layout, stem, png, alpha, svg_page, mei)
+        try:
+            return _assemble(index, piece, layout, stem, png, alpha, svg_page, mei)
+        except ET.ParseError:  # Verovio wrote MEI that XML parsers reject: draw another piece
+            continue
     raise PageGenerationError(f"page {index}: no piece could be engraved in {MAX_ATTEMPTS} attempts")
 
 
@@ -152,6 +189,6 @@ def _ground_truth(mei: str, svg_page: SvgPage, staff_boxes: dict, symbol_of_id: 
             "ann_index": symbol_of_id[ev.mei_id], "mei_id": ev.mei_id, "staff": staff_of(ev),
             "measure": ev.measure, "order": rank, "onset_quarters": float(ev.onset), "step": ev.step,
             "octave": ev.octave, "alter": ev.alter, "dur_quarters": float(ev.dur), "dots": ev.dots,
-            "rest": ev.rest, "chord": ev.chord, "grace": ev.grace,
+            "rest": ev.rest, "chord": ev.chord, "grace": ev.grace, "voice": ev.voice,
         })
     return staves, notes
