@@ -1,4 +1,5 @@
-"""Given a seed, the generator makes the same bytes; procedural passages cover the rare classes."""
+"""Given a seed, the generator makes the same bytes (with any number of workers); procedural
+passages cover the rare classes."""
 from __future__ import annotations
 
 import hashlib
@@ -33,10 +34,10 @@ def _hashes(root) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_same_seed_gives_identical_files(tmp_path):
-    # when: the same small dataset is generated twice
-    generate_dataset(tmp_path / "a", pages=2, seed=7)
-    generate_dataset(tmp_path / "b", pages=2, seed=7)
+def test_same_seed_gives_identical_files_whatever_the_worker_count(tmp_path):
+    # when: the same small dataset is generated twice, in this process and by two workers
+    generate_dataset(tmp_path / "a", pages=2, seed=7, workers=1)
+    generate_dataset(tmp_path / "b", pages=2, seed=7, workers=2)
     # then: every file (images, JSON, MEI, manifest) has the same bytes
     first, second = _hashes(tmp_path / "a"), _hashes(tmp_path / "b")
     assert len(first) == 2 + 4 + 2 + 1

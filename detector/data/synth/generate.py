@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -42,14 +43,24 @@ def manifest_matches(out_dir: Path, pages: int, seed: int) -> bool:
     return all(f.is_file() for f in files)
 
 
-def ensure_synthetic_dataset(out_dir: Path, pages: int, seed: int, workers: int = 1, draw: bool = False) -> Path:
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ensure_synthetic_dataset(out_dir: Path, pages: int, seed: int, workers: int | None = None,
+                             draw: bool = False) -> Path:
     """Generate the dataset into ``out_dir`` unless it is already there; return ``out_dir``.
 
     Args:
         out_dir: the dataset folder (created if missing).
         pages: number of pages (train + test).
         seed: the generator seed: the same (pages, seed) gives the same bytes.
-        workers: processes rendering pages in parallel (1 = in this process).
+        workers: processes rendering pages in parallel (1 = in this process; None = every
+            available core). The bytes written do not depend on it.
         draw: also write box overlays to ``out_dir/overlays``.
     """
     out_dir = Path(out_dir)
@@ -57,11 +68,14 @@ def ensure_synthetic_dataset(out_dir: Path, pages: int, seed: int, workers: int 
         raise ValueError(f"pages must be at least 2 (one train and one test page), got {pages}")
     if manifest_matches(out_dir, pages, seed):
         return out_dir
+    workers = available_cores() if workers is None else workers
     generate_dataset(out_dir, pages, seed, workers=workers, draw=draw)
     return out_dir
 
 
 def _pages(seed: int, pages: int, workers: int) -> Iterator[GeneratedPage | PageGenerationError]:
+    """Pages in index order, whatever the number of workers (each page depends only on its
+    seed and index, so the bytes are the same)."""
     indices = range(pages)
     if workers <= 1:
         for i in indices:
