@@ -4,7 +4,12 @@ A checkpoint is written to a temporary file in the same folder, fsync'ed and ren
 its final name (``os.replace`` is atomic on POSIX), so a run killed at any instant leaves
 either the old file or the new one, never half of one. Reading tolerates the rare truncated
 or corrupt file anyway (a full disk, a copy interrupted by the user): it is reported and
-the previous checkpoint is used.
+the previous checkpoint is used. So is a file whose tensors hold inf/NaN (bit rot, a bad copy):
+it is named as corrupt, never trained on.
+
+Files are read with ``torch.load(weights_only=True)``: tensors, numbers, strings and
+containers only, so a ``.pt`` someone sent cannot run code when it is resumed or replayed
+(every RNG state is stored as tensors and plain numbers for this).
 
 Layout (the keys of ``model_io`` plus the training state, see ARCHITECTURE.md): ``model``,
 ``config``, ``class_names``, ``code_version``, ``optimizer``, ``scheduler``, ``scaler``,
@@ -12,6 +17,7 @@ Layout (the keys of ``model_io`` plus the training state, see ARCHITECTURE.md): 
 """
 from __future__ import annotations
 
+import pickle
 import random
 import re
 import subprocess
@@ -27,6 +33,7 @@ from detector.atomic_files import atomic_torch_save
 
 CHECKPOINT_DIRNAME = "checkpoints"
 _STEP_NAME = re.compile(r"^step_(\d{8})\.pt$")
+_TEMP_NAME = re.compile(r"^\.(step_\d{8}|best)\.pt\..*\.tmp$")  # atomic_write's temp files
 REQUIRED_KEYS = ("model", "optimizer", "scheduler", "rng", "step", "config")
 
 
@@ -78,18 +85,55 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def read_checkpoint(path: Path) -> dict:
-    """Load a checkpoint on CPU and check that it holds a training state.
+def safe_load(path: Path, what: str = "checkpoint") -> object:
+    """``torch.load`` with ``weights_only=True`` on CPU; one-line CheckpointError otherwise.
 
-    Raises:
-        CheckpointError: unreadable, truncated, corrupt or not a training checkpoint.
+    A pickled object (anything but tensors, numbers, strings and containers) is refused before
+    it is built, so its code never runs.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError/... for bad bytes
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {str(err)[:120]})") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise CheckpointError(f"{what} {path} refused: it holds pickled Python objects, not only tensors "
+                                  f"and numbers (loading it could run code; {first[:100]})") from None
+        raise CheckpointError(f"{what} {path} is unreadable (UnpicklingError: {first[:120]})") from None
+    except Exception as err:  # torch raises RuntimeError/EOFError/... for bad bytes
+        reason = f"{type(err).__name__}: {str(err)[:120]}"
+        raise CheckpointError(f"{what} {path} is unreadable ({reason})") from None
+
+
+def nonfinite_tensors(tree: object, prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors in a nested dict/list that hold inf or NaN."""
+    if isinstance(tree, torch.Tensor):
+        return [prefix] if tree.is_floating_point() and not bool(torch.isfinite(tree).all()) else []
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)):
+        items = enumerate(tree)
+    else:
+        return []
+    bad = []
+    for key, value in items:
+        bad += nonfinite_tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    return bad
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load a checkpoint on CPU and check that it holds a finite training state.
+
+    Raises:
+        CheckpointError: unreadable, truncated, refused (pickled code), corrupt (non-finite
+            weights or optimizer state) or not a training checkpoint.
+    """
+    state = safe_load(path)
     if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
         raise CheckpointError(f"checkpoint {path} is not a training checkpoint (missing keys)")
+    bad = nonfinite_tensors(state["model"], "model") + nonfinite_tensors(state["optimizer"], "optimizer")
+    if bad:
+        raise CheckpointError(f"checkpoint {path} is corrupt: {len(bad)} tensor(s) hold inf/NaN "
+                              f"(first: {bad[0]})")
     return state
 
 
@@ -100,6 +144,15 @@ class CheckpointManager:
         self.dir = Path(run_dir) / CHECKPOINT_DIRNAME
         self.keep_last = max(1, keep_last)
         self.keep_best = keep_best
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete temp files a kill during a checkpoint write left behind (call under the run lock)."""
+        if not self.dir.is_dir():
+            return []
+        leftovers = [p for p in self.dir.iterdir() if _TEMP_NAME.match(p.name)]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
 
     def step_paths(self) -> list[Path]:
         """Step checkpoints, oldest first."""
@@ -126,6 +179,13 @@ class CheckpointManager:
         atomic_torch_save(state, path)
         return path
 
+    def latest_path(self) -> tuple[Optional[int], Optional[Path]]:
+        """Step and path of the newest step checkpoint file (not read: for messages)."""
+        paths = self.step_paths()
+        if not paths:
+            return None, None
+        return int(_STEP_NAME.match(paths[-1].name).group(1)), paths[-1]
+
     def load_latest(self, max_step: Optional[int] = None) -> tuple[Optional[dict], Optional[Path]]:
         """The newest readable step checkpoint (optionally with ``step <= max_step``).
 
@@ -150,7 +210,8 @@ def resolve_resume(resume: str, run_dir: Path) -> tuple[dict, Path]:
     if resume == "auto":
         state, path = CheckpointManager(run_dir, keep_last=1).load_latest()
         if state is None:
-            raise CheckpointError(f"--resume auto: no usable checkpoint in {Path(run_dir) / CHECKPOINT_DIRNAME}")
+            folder = Path(run_dir) / CHECKPOINT_DIRNAME
+            raise CheckpointError(f"--resume auto: no usable checkpoint in {folder}")
         return state, path
     path = Path(resume)
     if path.is_dir():  # a run folder or its checkpoints folder

@@ -8,7 +8,8 @@ anomaly detection (which names the first autograd operation that produced NaN, w
 forward line that created it), then clipping and the optimizer update (naming the first
 weight that turns non-finite). Exit status: 0 when the failure was reproduced, 1 when the
 step came out finite this time (e.g. the fault was injected from outside the model), 2 on a
-bad dump path.
+bad dump path or a file that is not a dump (one line; a file holding pickled code is refused
+without running it).
 """
 from __future__ import annotations
 
@@ -16,21 +17,27 @@ import argparse
 import math
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
 from detector.config import config_from_dict
-from detector.engine.checkpoint import restore_rng
+from detector.engine.checkpoint import CheckpointError, restore_rng, safe_load
 from detector.engine.debug_grads import GradDebugger
 from detector.engine.optim import build_optimizer
+
+
+DUMP_KEYS = ("step", "reason", "lr", "batches", "model", "optimizer", "rng", "config", "class_names")
 
 
 def replay_step(dump_path: Path) -> bool:
     """Replay the dumped step, printing what went wrong first; True if it was reproduced."""
     from detector.model.detector import build_model
 
-    dump = torch.load(dump_path, map_location="cpu", weights_only=False)
+    dump = safe_load(dump_path, "dump")  # weights_only: a dump someone sent cannot run code
+    if not isinstance(dump, dict) or any(key not in dump for key in DUMP_KEYS):
+        raise CheckpointError(f"{dump_path} is not a --debug-grads dump (missing keys)")
     values = dump["config"]
     values["data"]["root"] = None  # the data folder is not needed (the batch is in the dump)
     cfg = config_from_dict(values)
@@ -57,7 +64,10 @@ def _forward_backward(model: torch.nn.Module, dump: dict, watcher: GradDebugger)
     """Forward + backward of every micro-batch under anomaly detection."""
     accumulate = len(dump["batches"])
     for micro, (images, targets) in enumerate(dump["batches"]):
-        with torch.autograd.detect_anomaly(check_nan=True):
+        with warnings.catch_warnings():  # its constructor warns "Anomaly Detection has been enabled"
+            warnings.filterwarnings("ignore", message="Anomaly Detection has been enabled")
+            anomaly = torch.autograd.detect_anomaly(check_nan=True)
+        with anomaly:
             loss_terms = model(images, targets)
             loss = sum(v.float() for v in loss_terms.values())
             terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in loss_terms.items())
@@ -93,7 +103,8 @@ def _update(model: torch.nn.Module, dump: dict, cfg) -> bool:
     norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     print(f"pre-clip gradient norm {norm:.4g} (clip at {cfg.train.clip_grad_norm})")
     if not math.isfinite(norm):
-        bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        bad = [n for n, p in model.named_parameters()
+               if p.grad is not None and not torch.isfinite(p.grad).all()]
         print(f"first non-finite gradient: {bad[0] if bad else '?'}")
         return True
     optimizer = build_optimizer(model, cfg.train)
@@ -116,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dump.is_file():
         print(f"error: no such dump file: {args.dump}", file=sys.stderr)
         return 2
-    return 0 if replay_step(args.dump) else 1
+    try:
+        return 0 if replay_step(args.dump) else 1
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

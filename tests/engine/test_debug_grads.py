@@ -4,9 +4,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from detector.engine import replay
 from detector.engine.trainer import TrainHooks, train
 from tests.engine.conftest import read_jsonl, tiny_config
+
+# detect_anomaly's forward traceback is replay's output to the user, not noise in the test log
+pytestmark = pytest.mark.filterwarnings("ignore:Error detected in .*Backward:UserWarning")
 
 
 def test_inf_pixels_are_traced_to_the_batch_dumped_and_replayed(dsv2_root, tmp_path, capsys):
