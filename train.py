@@ -20,9 +20,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--resume", metavar="PATH|auto",
                         help="continue a run exactly: 'auto' = the latest good checkpoint in runs/NAME/, "
                              "or a checkpoint file / run folder")
-    parser.add_argument("--run-name", help="run folder name under log.runs_dir (default: the config file's stem)")
+    parser.add_argument("--run-name",
+                        help="run folder name under log.runs_dir (default: the config file's stem)")
     parser.add_argument("--debug-grads", action="store_true",
-                        help="log per-layer gradient/weight norms and activation stats every step; on the first "
+                        help="log per-layer gradient/weight norms and activation stats every step; on the "
+                             "first "
                              "non-finite value name the module and dump the step to runs/NAME/nan_dumps/ "
                              "(replay: python -m detector.engine.replay DUMP)")
     return parser.parse_args()

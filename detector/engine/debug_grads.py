@@ -72,7 +72,8 @@ class GradDebugger:
 
     def _check_input(self, module, args) -> None:
         images = args[0] if args else None
-        if isinstance(images, torch.Tensor) and not torch.isfinite(images).all() and self.first_forward is None:
+        if self.first_forward is None and isinstance(images, torch.Tensor) \
+                and not torch.isfinite(images).all():
             bad = int((~torch.isfinite(images)).sum())
             self.first_forward = f"the input batch: images hold {bad} non-finite pixel(s)"
 
@@ -126,15 +127,16 @@ class GradDebugger:
         if logger is None or not logger.enabled:
             return
         grads, weights = self.parameter_norms()
+        x = logger.iteration  # TensorBoard's x axis (see tb_logging)
         for name, value in grads.items():
-            logger.writer.add_scalar(f"debug/grad_norm/{name}", value, step)
+            logger.writer.add_scalar(f"debug/grad_norm/{name}", value, x)
         for name, value in weights.items():
-            logger.writer.add_scalar(f"debug/weight_norm/{name}", value, step)
+            logger.writer.add_scalar(f"debug/weight_norm/{name}", value, x)
         for name, stats in self.activations.items():
-            logger.writer.add_scalar(f"debug/act_absmax/{name}", stats["absmax"], step)
-            logger.writer.add_scalar(f"debug/act_std/{name}", stats["std"], step)
+            logger.writer.add_scalar(f"debug/act_absmax/{name}", stats["absmax"], x)
+            logger.writer.add_scalar(f"debug/act_std/{name}", stats["std"], x)
         with open(self.jsonl_path, "a") as handle:
-            handle.write(json.dumps({"step": step, "grad_norm": grads, "weight_norm": weights,
+            handle.write(json.dumps({"step": step, "iteration": x, "grad_norm": grads, "weight_norm": weights,
                                      "activations": self.activations}) + "\n")
 
     def diagnosis(self, reason: str) -> str:
@@ -145,12 +147,15 @@ class GradDebugger:
         lines.append(f"  backward: {self.first_backward or 'all output gradients finite'}")
         bad_grads = [n for n, v in grads.items() if not math.isfinite(v)]
         if bad_grads:
-            lines.append(f"  {len(bad_grads)} parameter gradient(s) non-finite, e.g. {', '.join(bad_grads[:3])}")
+            examples = ", ".join(bad_grads[:3])
+            lines.append(f"  {len(bad_grads)} parameter gradient(s) non-finite, e.g. {examples}")
         else:
             top = sorted(grads.items(), key=lambda kv: -kv[1])[:3]
-            lines.append("  largest gradient norms: " + ", ".join(f"{n}={v:.3g}" for n, v in top))
+            lines.append("  largest gradient norms (top 3; every layer in debug_grads.jsonl): "
+                         + ", ".join(f"{n}={v:.3g}" for n, v in top))
         loudest = sorted(self.activations.items(), key=lambda kv: -kv[1]["absmax"])[:3]
-        lines.append("  largest activations: " + ", ".join(f"{n}={s['absmax']:.3g}" for n, s in loudest))
+        lines.append("  largest activations (top 3): "
+                     + ", ".join(f"{n}={s['absmax']:.3g}" for n, s in loudest))
         bad_weights = [n for n, v in weights.items() if not math.isfinite(v)]
         if bad_weights:
             lines.append(f"  {len(bad_weights)} weight tensor(s) non-finite, first: {bad_weights[0]}")

@@ -5,7 +5,9 @@ same all-reduced flags, takes the same decision:
 
 - a bad step (non-finite loss or pre-clip gradient norm, or a finite loss above
   ``loss_spike_factor`` x the median of the recent good losses: a divergence that has not
-  reached inf yet) is skipped and counted;
+  reached inf yet) is skipped and counted. The first steps are protected too: with no good
+  loss yet, a loss above ``INITIAL_LOSS_BOUND`` is a spike; from the first good loss on, the
+  median of the good losses seen so far is the reference;
 - ``max_bad_steps`` bad steps within ``window`` steps -> roll back to the last good
   checkpoint, multiply the learning rate by ``lr_factor``, and skip the offending batches
   when the run passes them again;
@@ -38,9 +40,14 @@ class GuardState:
     last_rollback_target: Optional[int] = None  # step of the checkpoint last rolled back to
     last_reason: str = ""
     recent_losses: list = field(default_factory=list)  # good losses of the last `window` steps
+    last_bad_input: bool = False  # the last bad step's batch held non-finite pixels (a data fault)
+    bad_input_steps: int = 0  # bad steps whose batch held non-finite pixels
 
 
-MIN_SPIKE_HISTORY = 5  # good steps needed before a loss can be called a spike
+# With no good loss to compare with (the first step of a run), a loss above this is a spike.
+# A freshly initialised detector starts near 1-10 (focal loss with the prior-probability bias,
+# GIoU <= 2, centerness BCE ~0.7, each normalised by the positives): 1e3 is a blow-up already.
+INITIAL_LOSS_BOUND = 1e3
 
 
 class NanGuard:
@@ -54,21 +61,36 @@ class NanGuard:
         """True for a batch that caused a rollback: the run steps over it."""
         return step in self.state.skip_steps
 
-    def loss_spike(self, loss: float) -> bool:
-        """True when a finite ``loss`` is ``loss_spike_factor`` x above the recent median."""
+    def spike_bound(self) -> Optional[float]:
+        """The loss above which a finite loss is a spike (None: the spike check is off).
+
+        ``loss_spike_factor`` x the median of the recent good losses; before any good loss
+        (the first step) the fixed :data:`INITIAL_LOSS_BOUND`.
+        """
         factor, history = self.cfg.loss_spike_factor, self.state.recent_losses
-        if factor is None or not self.cfg.enabled or len(history) < MIN_SPIKE_HISTORY:
-            return False
-        return loss > factor * statistics.median(history)
+        if factor is None or not self.cfg.enabled:
+            return None
+        return factor * statistics.median(history) if history else INITIAL_LOSS_BOUND
+
+    def loss_spike(self, loss: float) -> bool:
+        """True when a finite ``loss`` is above :meth:`spike_bound`."""
+        bound = self.spike_bound()
+        return bound is not None and loss > bound
 
     def on_good_step(self, loss: float) -> None:
         """Remember a healthy loss (the baseline of :meth:`loss_spike`)."""
         self.state.recent_losses = (self.state.recent_losses + [loss])[-self.cfg.window:]
 
-    def on_bad_step(self, step: int, reason: str) -> Action:
-        """Record a non-finite loss/gradient at ``step`` and decide what happens next."""
+    def on_bad_step(self, step: int, reason: str, bad_input: bool = False) -> Action:
+        """Record a non-finite loss/gradient at ``step`` and decide what happens next.
+
+        ``bad_input``: the step's batch held non-finite pixels (the stop message then blames
+        the data, not the learning rate).
+        """
         st = self.state
         st.skipped_total += 1
+        st.last_bad_input = bad_input
+        st.bad_input_steps += int(bad_input)
         st.last_reason = f"step {step}: {reason}"
         st.bad_steps = [s for s in st.bad_steps if s > step - self.cfg.window] + [step]
         if not self.cfg.enabled:
@@ -81,6 +103,7 @@ class NanGuard:
         """Weights became non-finite after an update: the damage is done, roll back now."""
         st = self.state
         st.skipped_total += 1
+        st.last_bad_input = False
         st.last_reason = f"step {step}: {reason}"
         st.bad_steps = [s for s in st.bad_steps if s > step - self.cfg.window] + [step]
         return self._rollback_or_stop()
@@ -96,7 +119,8 @@ class NanGuard:
         """
         st = self.state
         limit = min(st.bad_steps) - 1
-        if st.last_rollback_target is not None and min(st.bad_steps) - st.last_rollback_target <= self.cfg.window:
+        target = st.last_rollback_target
+        if target is not None and min(st.bad_steps) - target <= self.cfg.window:
             limit = min(limit, st.last_rollback_target - 1)
         return max(limit, 0)
 
@@ -113,11 +137,21 @@ class NanGuard:
     def stop_message(self, lr: float) -> str:
         """What happened and what to try, for the user who finds the run stopped."""
         st = self.state
+        if st.last_bad_input:
+            return (
+                f"training stopped by the NaN guard after {st.rollbacks} rollback(s) and {st.skipped_total} "
+                f"skipped step(s); last failure at {st.last_reason}. The data is non-finite: "
+                f"{st.bad_input_steps} bad step(s) had NaN/inf pixels in their batch, so a lower learning "
+                "rate will not help. Check the page images and the augmentation settings (data.augment); "
+                "--debug-grads dumps the batch "
+                "(then `python -m detector.engine.replay runs/NAME/nan_dumps/<dump>.pt`)."
+            )
         return (
             f"training stopped by the NaN guard after {st.rollbacks} rollback(s) and {st.skipped_total} "
             f"skipped step(s); last failure at {st.last_reason}; learning rate had been lowered to {lr:.3g}. "
             "Try: a lower train.lr0, train.clip_grad_norm=10 (if it is null), train.amp=false, a longer "
-            "train.warmup_epochs, and --debug-grads to name the layer where the first non-finite value appears "
+            "train.warmup_epochs, and --debug-grads to name the layer where the first non-finite value "
+            "appears "
             "(then `python -m detector.engine.replay runs/NAME/nan_dumps/<dump>.pt`)."
         )
 

@@ -8,12 +8,19 @@ sampler state: the loop just sets ``step``.
 Per step: lr from the schedule -> forward/backward (autocast on CUDA when ``train.amp``) ->
 unscale -> pre-clip gradient norm + ``clip_grad_norm_`` -> the NaN guard decides (update,
 skip, roll back or stop; the same decision on every rank) -> log -> checkpoint / validate.
+
+The run folder is locked for the run (``run_folder.RunLock``: two trainings of one name never
+share it). Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and raises
+:class:`TrainingInterrupted` (a second Ctrl-C stops at once, without saving).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import random
+import signal
+import statistics
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +33,31 @@ from tqdm import tqdm
 from detector.config import Config, config_to_dict
 from detector.data.classes import resolve_classes
 from detector.engine import distributed
-from detector.engine.checkpoint import (CheckpointManager, capture_rng, code_version,
+from detector.engine.checkpoint import (CheckpointError, CheckpointManager, capture_rng, code_version,
                                         resolve_resume, restore_rng)
 from detector.engine.debug_grads import GradDebugger
 from detector.engine.guard import NanGuard, TrainingDiverged
 from detector.engine.optim import build_optimizer
+from detector.engine.run_folder import RunLock, fresh_run_dir
 from detector.engine.schedule import WarmupSchedule
-from detector.engine.tb_logging import TrainLogger, peak_memory_mb
+from detector.engine.tb_logging import TrainLogger, peak_memory_mb, say
 from detector.engine.validation import Validator
+
+# Model keys that decide the shapes of the weights: a checkpoint resumes only if they match.
+SHAPE_KEYS = ("backbone", "norm", "width", "fpn_levels", "fpn_channels", "head_convs")
+ESTIMATE_AFTER_STEPS = 3  # the time/memory estimate is printed after this many steps
+# Pixels per optimizer step above which a config is GPU-sized (stage2: 4 x 1024^2 = 4.2 M;
+# quickstart: 4 x 256^2 = 0.26 M runs at ~1 s/step on 2 cores).
+CPU_PIXELS_PER_STEP = 1_000_000
+
+
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C / SIGTERM: ``checkpoint`` is what ``--resume auto`` continues from (or None)."""
+
+    def __init__(self, message: str, checkpoint: Optional[Path], step: int) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.step = step
 
 
 @dataclass
@@ -61,6 +85,7 @@ class StepResult:
     seconds: float
     action: str = "ok"
     reason: str = ""
+    bad_input: bool = False  # the batch held NaN/inf pixels (on some rank)
     batches: list = field(default_factory=list)  # kept only under --debug-grads (for dumps)
 
 
@@ -77,20 +102,53 @@ def weights_finite(model: torch.nn.Module) -> bool:
     return bool(torch.isfinite(torch.stack(norms)).all())
 
 
-def fresh_run_dir(run_dir: Path) -> Path:
-    """``run_dir``, or ``run_dir-2``, ``-3``... when a previous run already wrote there.
+def config_differences(saved: dict, cfg: Config, class_names: list[str], saved_classes: list) -> list[str]:
+    """What differs between a checkpoint's model/classes and this run's (empty: compatible)."""
+    current = config_to_dict(cfg)["model"]
+    model = saved.get("model", {}) if isinstance(saved, dict) else {}
+    diffs = [f"model.{key} {model.get(key)!r} -> {current.get(key)!r}"
+             for key in SHAPE_KEYS if key in model and model.get(key) != current.get(key)]
+    if list(saved_classes) != list(class_names):
+        diffs.append(f"data.classes ({len(saved_classes)} classes -> {len(class_names)}"
+                     + (")" if len(saved_classes) != len(class_names) else ", other names)"))
+    return diffs
 
-    A new run never mixes its checkpoints and logs with an old run's (resume instead with
-    ``--resume auto``, which reuses the folder).
+
+def _human_time(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class _StopRequest:
+    """Ctrl-C / SIGTERM handlers for the length of a run (main thread only; restored after).
+
+    The first signal asks the loop to stop after the current step (a consistent state to
+    save); a second Ctrl-C raises KeyboardInterrupt at once.
     """
-    if not run_dir.exists() or not any(run_dir.iterdir()):
-        return run_dir
-    n = 2
-    while (run_dir.parent / f"{run_dir.name}-{n}").exists():
-        n += 1
-    fresh = run_dir.parent / f"{run_dir.name}-{n}"
-    print(f"{run_dir} holds an earlier run: writing to {fresh} (continue the old one with --resume auto)", flush=True)
-    return fresh
+
+    def __init__(self) -> None:
+        self.signal_name: Optional[str] = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        say(f"{self.signal_name}: stopping after this step and saving a checkpoint "
+            "(Ctrl-C again to stop at once, without saving)")
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def train(cfg: Config, resume: Optional[str] = None, debug_grads: bool = False, *,
@@ -107,22 +165,33 @@ def train(cfg: Config, resume: Optional[str] = None, debug_grads: bool = False, 
         ``wall_s``, ``peak_memory_mb``.
     Raises:
         TrainingDiverged: the NaN guard gave up (the message says what to try).
-        CheckpointError: ``resume`` names nothing usable.
+        TrainingInterrupted: Ctrl-C or SIGTERM (a checkpoint was saved when possible).
+        CheckpointError: ``resume`` names nothing usable, or a checkpoint of another model.
+        RunFolderError: the run folder is in use by another training, or not writable.
+        DeepScoresFormatError, ImageReadError: the dataset cannot be used (one line).
     """
     ctx = distributed.setup(cfg.train.device)
+    lock = None
     try:
-        trainer = Trainer(cfg, ctx, debug_grads or cfg.log.debug_grads, hooks or TrainHooks(), resuming=bool(resume))
+        run_dir = Path(cfg.log.runs_dir) / (cfg.log.run_name or "run")
+        if not resume:
+            run_dir = fresh_run_dir(run_dir, say if ctx.is_main else lambda message: None)
+        distributed.barrier(ctx)  # every rank has chosen the folder before rank 0 creates anything
+        if ctx.is_main:  # also the writability check, before any data is generated
+            lock = RunLock(run_dir).acquire()
+        trainer = Trainer(cfg, ctx, run_dir, debug_grads or cfg.log.debug_grads, hooks or TrainHooks())
         return trainer.fit(resume)
     finally:
+        if lock is not None:
+            lock.release()
         distributed.cleanup(ctx)
 
 
 class Trainer:
     """Holds the model, optimizer, schedule, guard and logger of one run."""
 
-    def __init__(self, cfg: Config, ctx: distributed.DistContext, debug_grads: bool, hooks: TrainHooks,
-                 resuming: bool = False) -> None:
-        from detector.data.dataset import build_dataset, resolve_data_root
+    def __init__(self, cfg: Config, ctx: distributed.DistContext, run_dir: Path, debug_grads: bool,
+                 hooks: TrainHooks) -> None:
         from detector.model.detector import build_model
         from detector.model.model_io import load_initial_weights
 
@@ -131,12 +200,11 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         self.amp = cfg.train.amp and ctx.device.type == "cuda"
         if cfg.train.amp and not self.amp and ctx.is_main:
-            print("warning: train.amp is ignored on CPU (autocast float16 is CUDA only); training in float32", flush=True)
+            say("warning: train.amp is ignored on CPU (autocast float16 is CUDA only); training in float32",
+                warning=True)
         seed_everything(cfg.train.seed)
         self.class_names = list(resolve_classes(cfg.data.classes))
-        self.run_dir = Path(cfg.log.runs_dir) / (cfg.log.run_name or "run")
-        if not resuming:
-            self.run_dir = fresh_run_dir(self.run_dir)  # decided before any rank creates folders
+        self.run_dir = Path(run_dir)
 
         self.core = build_model(cfg.model, len(self.class_names))  # bare model
         if cfg.train.init_weights:  # fine-tune from a trained model (a resume overrides it)
@@ -154,58 +222,143 @@ class Trainer:
 
         self.total_steps = cfg.train.epochs * cfg.train.steps_per_epoch
         self.samples_per_step = cfg.train.batch_size * cfg.train.accumulate * ctx.world_size
-        if ctx.is_main:  # the synthetic default dataset is generated once, by rank 0
-            resolve_data_root(cfg)
-        distributed.barrier(ctx)
-        self.dataset = build_dataset(cfg, cfg.data.train_split, self.total_steps * self.samples_per_step)
+        if ctx.is_main:
+            self._announce()
+        self.dataset = self._build_dataset()
         self.validator = Validator(cfg, self.class_names, ctx.device) if ctx.is_main else None
+        if self.validator is not None and cfg.eval.every_epochs > 0:
+            self.validator.prepare()  # a malformed validation split fails now, not after training
         self.best_map = -1.0
         self.last_val: Optional[dict] = None
         self.last_loss: Optional[float] = None
         self.logger: Optional[TrainLogger] = None
+        self.iteration = 0  # optimizer steps executed, replays after rollbacks included
+        self.stop = _StopRequest()
+
+    def _announce(self) -> None:
+        """Device, model size and step size; a warning when a GPU-sized config runs on a CPU."""
+        cfg, device = self.cfg, self.ctx.device
+        params = sum(p.numel() for p in self.core.parameters())
+        where = f"{device.type} ({torch.get_num_threads()} threads)" if device.type == "cpu" else str(device)
+        if device.type == "cuda":
+            where += f" ({torch.cuda.get_device_name(device)})"
+        say(f"training on {where}, {self.ctx.world_size} process(es): "
+            f"{cfg.model.backbone} x{cfg.model.width:g}, "
+            f"{params / 1e6:.2f} M parameters, {len(self.class_names)} classes; {self.total_steps} steps of "
+            f"{self.samples_per_step} crop(s) of {cfg.data.imgsz} px; run folder {self.run_dir}")
+        pixels = cfg.data.imgsz ** 2 * self.samples_per_step
+        if device.type == "cpu" and pixels > CPU_PIXELS_PER_STEP:
+            say(f"warning: a GPU-sized config on a CPU ({self.samples_per_step} x {cfg.data.imgsz}^2 px per "
+                f"step, {cfg.model.backbone}): expect minutes per step (stage2.yaml: ~220 s/step, 8 GiB on "
+                "2 cores). "
+                "For a CPU use configs/quickstart.yaml, or lower data.imgsz / train.batch_size / model.width",
+                warning=True)
+
+    def _build_dataset(self):
+        """The training samples, read once now: a dataset that cannot be used fails before step 0.
+
+        Raises:
+            DeepScoresFormatError: malformed annotations, or no usable page in the split.
+            ImageReadError: no page image of the split can be read.
+        """
+        from detector.data.dataset import build_dataset, resolve_data_root
+        from detector.data.deepscores import DeepScoresFormatError, split_json_path
+
+        cfg = self.cfg
+        if self.ctx.is_main:  # the synthetic default dataset is generated once, by rank 0
+            resolve_data_root(cfg)
+        distributed.barrier(self.ctx)
+        try:
+            dataset = build_dataset(cfg, cfg.data.train_split, self.total_steps * self.samples_per_step)
+        except DeepScoresFormatError:
+            raise
+        except ValueError as err:  # "no pages to sample from": every page skipped, or an empty split
+            if "no pages" not in str(err):
+                raise
+            json_path = split_json_path(resolve_data_root(cfg), cfg.data.train_split)
+            raise DeepScoresFormatError(f"{json_path}: {err}") from None
+        dataset[0]  # decodes one page (cached); raises ImageReadError when none can be read
+        return dataset
 
     # ------------------------------------------------------------------ the loop
 
     def fit(self, resume: Optional[str]) -> dict:
         """Run from step 0 (or the resumed step) to the end; see :func:`train`."""
         t_start = time.perf_counter()
+        if self.ctx.is_main:
+            for leftover in self.checkpoints.remove_temp_files():  # safe: this run holds the folder lock
+                say(f"removed {leftover.name}: a checkpoint write interrupted by a kill")
         step = self._resume(resume) if resume else 0
-        self.logger = TrainLogger(self.run_dir, self.ctx.is_main, step)
-        if step == 0:
+        self.logger = TrainLogger(self.run_dir, self.ctx.is_main, self.iteration)
+        last_ckpt = None
+        if step == 0 and self.iteration == 0:
             self.logger.log_config(config_to_dict(self.cfg), self._hparams())
-            self._save_checkpoint(0)  # the first "last good" state a rollback can return to
+            last_ckpt = self._save_checkpoint(0)  # the first "last good" state a rollback can return to
         bar = tqdm(total=self.total_steps, initial=step, disable=not self.ctx.is_main,
                    desc=self.run_dir.name, dynamic_ncols=True, mininterval=1.0)
         window: list[StepResult] = []
-        last_ckpt = None
+        self.timings: list[float] = []
         try:
-            while step < self.total_steps:
-                if self.guard.should_skip_batch(step):
-                    self.logger.event(step, "skip_batch", "batch skipped: it caused the last rollback")
-                    step += 1
-                    bar.update(1)
-                    continue
-                result = self._train_step(step)
-                self._log_step(step, result, window, bar)
-                if result.action == "stop":
-                    message = self.guard.stop_message(self.schedule.lr_at(step))
-                    self.logger.event(step, "stop", message)
-                    raise TrainingDiverged(message)
-                if result.action == "rollback":
-                    step = self._rollback(step, result.reason)
-                    bar.n = step
-                    bar.refresh()
-                    continue
-                step += 1
-                bar.update(1)
-                if step % self.cfg.train.steps_per_epoch == 0:
-                    self._end_of_epoch(step)
-                if step % self.cfg.checkpoint.every_steps == 0 or step == self.total_steps:
-                    last_ckpt = self._save_checkpoint(step)
+            with self.stop:
+                while step < self.total_steps:
+                    step, saved = self._advance(step, window, bar)
+                    last_ckpt = saved or last_ckpt
+                    if distributed.any_rank(self.stop.signal_name is not None, self.ctx):
+                        if saved is None:
+                            last_ckpt = self._save_checkpoint(step)
+                        name = self.stop.signal_name or "signal"
+                        message = f"{name} at step {step}: saved {last_ckpt}"
+                        raise TrainingInterrupted(message, last_ckpt, step)
+        except KeyboardInterrupt:  # a second Ctrl-C: no save, the last checkpoint on disk stands
+            _, path = self.checkpoints.latest_path()
+            raise TrainingInterrupted(f"interrupted at step {step} without saving; last checkpoint {path}",
+                                      path, step) from None
         finally:
             bar.close()
             self.logger.close()
-        return self._final_summary(step, window, last_ckpt, time.perf_counter() - t_start)
+        return self._final_summary(step, last_ckpt, time.perf_counter() - t_start)
+
+    def _advance(self, step: int, window: list, bar: tqdm) -> tuple[int, Optional[Path]]:
+        """Run (or skip) ``step``; returns the next step and the checkpoint saved, if any."""
+        if self.guard.should_skip_batch(step):
+            self.logger.event(step, "skip_batch", "batch skipped: it caused the last rollback")
+            bar.update(1)
+            return step + 1, None
+        self.logger.iteration = self.iteration  # this step's x in TensorBoard (0-based, never repeats)
+        result = self._train_step(step)
+        self._log_step(step, result, window, bar)
+        self.iteration += 1
+        self.logger.iteration = self.iteration
+        self._estimate(result)
+        if result.action == "stop":
+            message = self.guard.stop_message(self.schedule.lr_at(step))
+            self.logger.event(step, "stop", message)
+            raise TrainingDiverged(message)
+        if result.action == "rollback":
+            step = self._rollback(step, result.reason)
+            bar.n = step
+            bar.refresh()
+            return step, None
+        step += 1
+        bar.update(1)
+        if step % self.cfg.train.steps_per_epoch == 0:
+            self._end_of_epoch(step)
+        if step % self.cfg.checkpoint.every_steps == 0 or step == self.total_steps:
+            return step, self._save_checkpoint(step)
+        return step, None
+
+    def _estimate(self, result: StepResult) -> None:
+        """After the first few steps: seconds per step, images/s, peak memory, time left."""
+        self.timings.append(result.seconds)
+        if len(self.timings) != ESTIMATE_AFTER_STEPS or not self.ctx.is_main:
+            return
+        per_step = statistics.median(self.timings[1:])  # the first step pays one-off allocations
+        left = max(self.total_steps - self.logger.iteration, 0)
+        memory = peak_memory_mb(self.ctx.device)
+        kind = "peak GPU memory" if self.ctx.device.type == "cuda" else "peak RSS"
+        say(f"estimate: {per_step:.2f} s/step ({self.samples_per_step / max(per_step, 1e-9):.3g} img/s), "
+            f"{kind} {memory / 1024:.2f} GiB; {left} steps left ~ {_human_time(per_step * left)}"
+            + (" plus validation" if self.cfg.eval.every_epochs > 0 else ""))
 
     def _train_step(self, step: int) -> StepResult:
         """Forward/backward over the step's micro-batches, then the guarded update."""
@@ -217,10 +370,12 @@ class Trainer:
         t0 = time.perf_counter()
         terms: dict[str, torch.Tensor] = {}
         batches = []
+        input_ok = torch.ones((), dtype=torch.bool, device=self.ctx.device)
         for micro in range(cfg.accumulate):
             images, targets = self._batch(step * cfg.accumulate + micro)  # [B, 1, S, S], B dicts
             if self.hooks.on_batch is not None:
                 images = self.hooks.on_batch(step, images, targets)
+            input_ok &= torch.isfinite(images).all()  # NaN/inf pixels: a data fault, not an lr one
             if self.debugger:
                 batches.append((images.detach().cpu(), [{k: v.cpu() for k, v in t.items()} for t in targets]))
             last = micro == cfg.accumulate - 1
@@ -241,6 +396,7 @@ class Trainer:
         loss_terms = {n: float(v) for n, v in zip(names, values)}
         loss_value = float(sum(loss_terms.values()))
         result = StepResult(loss_terms, loss_value, grad_norm, lr, 0.0, batches=batches)
+        result.bad_input = distributed.any_rank(not bool(input_ok), self.ctx)
         result.action, result.reason = self._guarded_update(step, result)
         result.seconds = time.perf_counter() - t0
         return result
@@ -259,14 +415,19 @@ class Trainer:
         spike = not (loss_bad or grad_bad) and self.guard.loss_spike(result.loss)  # same on every rank
         if loss_bad or grad_bad or spike:
             if spike:
-                reason = f"loss spike ({result.loss:.4g} > {self.cfg.guard.loss_spike_factor:g} x recent median)"
+                bound = self.guard.spike_bound()
+                reference = (f"{self.cfg.guard.loss_spike_factor:g} x recent median"
+                             if self.guard.state.recent_losses else "the first-step bound, no good loss yet")
+                reason = f"loss spike ({result.loss:.4g} > {bound:.4g} = {reference})"
             else:
                 reason = "non-finite loss" if loss_bad else f"non-finite gradient norm ({result.grad_norm})"
+            if result.bad_input:
+                reason += "; the batch holds NaN/inf pixels"
             self._on_nonfinite(step, result, reason)
             self.optimizer.zero_grad(set_to_none=True)
             if self.amp:
                 self.scaler.update()
-            return self.guard.on_bad_step(step, reason), reason
+            return self.guard.on_bad_step(step, reason, bad_input=result.bad_input), reason
         if self.hooks.before_update is not None:
             self.hooks.before_update(step, self.optimizer)
         self.scaler.step(self.optimizer)
@@ -281,7 +442,8 @@ class Trainer:
     def _on_nonfinite(self, step: int, result: StepResult, reason: str) -> None:
         """Print the event; under --debug-grads name the culprit and dump the step."""
         if self.ctx.is_main:
-            self.logger.event(step, "nonfinite", f"{reason} (loss {result.loss:.4g}, grad norm {result.grad_norm:.4g})")
+            self.logger.event(step, "nonfinite",
+                              f"{reason} (loss {result.loss:.4g}, grad norm {result.grad_norm:.4g})")
         if self.debugger and self.ctx.is_main:
             self.debugger.on_nonfinite(step, reason, result.batches, self.optimizer, self.cfg,
                                        self.class_names, result.lr, self.logger)
@@ -303,7 +465,8 @@ class Trainer:
         max_step = self.guard.rollback_max_step()
         state, path = self.checkpoints.load_latest(max_step=max_step)
         if state is None:
-            message = f"no checkpoint at or before step {max_step} to roll back to. " + self.guard.stop_message(self.schedule.lr_at(step))
+            message = (f"no checkpoint at or before step {max_step} to roll back to. "
+                       + self.guard.stop_message(self.schedule.lr_at(step)))
             self.logger.event(step, "stop", message)
             raise TrainingDiverged(message)
         lr_scale = self.schedule.lr_scale * self.cfg.guard.lr_factor
@@ -311,17 +474,30 @@ class Trainer:
         self._load_state(state, with_guard=False)
         self.schedule.lr_scale = lr_scale
         self.logger.event(step, "rollback",
-                          f"{reason}: rollback #{self.guard.state.rollbacks} to {path.name} (step {state['step']}), "
-                          f"lr x{self.cfg.guard.lr_factor} (scale now {lr_scale:.3g}), skipping batches {offending}",
+                          f"{reason}: rollback #{self.guard.state.rollbacks} to {path.name} "
+                          f"(step {state['step']}), lr x{self.cfg.guard.lr_factor} "
+                          f"(scale now {lr_scale:.3g}), "
+                          f"skipping batches {offending}",
                           rollback=self.guard.state.rollbacks, to_step=state["step"], skip=offending)
         return int(state["step"])
 
     def _resume(self, resume: str) -> int:
         """Load the checkpoint ``resume`` names; returns the step to continue from."""
         state, path = resolve_resume(resume, self.run_dir)
-        self._load_state(state, with_guard=True)
+        diffs = config_differences(state.get("config"), self.cfg, self.class_names,
+                                   state.get("class_names") or [])
+        if diffs:
+            raise CheckpointError(f"--resume: {path} was trained with another model: {'; '.join(diffs)} "
+                                  "(resume with the config it was trained with, or start a new run)")
+        try:
+            self._load_state(state, with_guard=True)
+        except (RuntimeError, ValueError, KeyError) as err:  # shapes the keys above did not catch
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"--resume: {path} does not fit this model/optimizer "
+                                  f"({first[:160]})") from None
+        self.iteration = int(state.get("iteration", state["step"]))
         if self.ctx.is_main:
-            print(f"resumed from {path} at step {state['step']}", flush=True)
+            say(f"resumed from {path} at step {state['step']}")
         return int(state["step"])
 
     def _load_state(self, state: dict, with_guard: bool) -> None:
@@ -350,6 +526,7 @@ class Trainer:
             "data_position": {"next_sample_index": step * self.samples_per_step,
                               "samples_per_step": self.samples_per_step},
             "step": step,
+            "iteration": self.iteration,
             "epoch": step // self.cfg.train.steps_per_epoch,
             "metrics": self.last_val or {},
             "guard": self.guard.state_dict(),
@@ -370,19 +547,20 @@ class Trainer:
     def _log_step(self, step: int, result: StepResult, window: list, bar: tqdm) -> None:
         """Per-step JSONL/TensorBoard record; interval scalars and the progress bar."""
         clip = self.cfg.train.clip_grad_norm
-        record = {"step": step, "epoch": step // self.cfg.train.steps_per_epoch, "loss": result.loss,
-                  **result.loss_terms, "lr": result.lr, "grad_norm": result.grad_norm,
+        record = {"step": step, "iteration": self.iteration, "epoch": step // self.cfg.train.steps_per_epoch,
+                  "loss": result.loss, **result.loss_terms, "lr": result.lr, "grad_norm": result.grad_norm,
                   "clipped": bool(clip is not None and result.grad_norm > clip), "status": result.action}
-        self.logger.log_step(step, record)
+        self.logger.log_step(record)
         if math.isfinite(result.loss):
             self.last_loss = result.loss
         window.append(result)
         images_per_s = self.samples_per_step / max(result.seconds, 1e-9)
-        bar.set_postfix(loss=f"{result.loss:.3f}", lr=f"{result.lr:.2e}", img_s=f"{images_per_s:.1f}", refresh=False)
-        if (step + 1) % self.cfg.log.every_steps == 0:
+        bar.set_postfix(loss=f"{result.loss:.4g}", lr=f"{result.lr:.3g}", img_s=f"{images_per_s:.3g}",
+                        refresh=False)
+        if (self.iteration + 1) % self.cfg.log.every_steps == 0:
             seconds = sum(r.seconds for r in window)
             clipped = sum(1 for r in window if clip is not None and r.grad_norm > clip)
-            self.logger.log_scalars(step, {
+            self.logger.log_scalars(self.iteration, {
                 "train/clip_rate": clipped / len(window),
                 "speed/images_per_s": self.samples_per_step * len(window) / max(seconds, 1e-9),
                 "memory/peak_mb": peak_memory_mb(self.ctx.device),
@@ -409,10 +587,12 @@ class Trainer:
                     self.logger.event(step, "best", f"validation mAP {val['map']:.4f}: saved {path}")
         distributed.barrier(self.ctx)
 
-    def _final_summary(self, step: int, window: list, last_ckpt: Optional[Path], wall_s: float) -> dict:
+    def _final_summary(self, step: int, last_ckpt: Optional[Path], wall_s: float) -> dict:
         """Write the validation report (rank 0) and return what a caller needs."""
         report_paths = self.validator.write_report(self.run_dir) if self.validator else None
         best = self.checkpoints.dir / "best.pt"
+        if last_ckpt is None:  # resuming a finished run: nothing new was saved
+            _, last_ckpt = self.checkpoints.latest_path()
         return {
             "run_dir": str(self.run_dir),
             "last_checkpoint": str(last_ckpt) if last_ckpt else None,

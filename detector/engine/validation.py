@@ -35,6 +35,11 @@ class Validator:
         self.pages = None  # loaded on first use
         self.report = None
 
+    def prepare(self) -> None:
+        """Read the validation pages now, so a malformed split fails before training, not after."""
+        if self.pages is None:
+            self.pages = self._load_pages()
+
     def _load_pages(self) -> list:
         from detector.data.dataset import resolve_data_root
         from detector.data.deepscores import load_deepscores, split_json_path
@@ -52,13 +57,14 @@ class Validator:
         if self.pages is None:
             self.pages = self._load_pages()
         report = evaluate_model(model, self.pages, self.class_names, self.cfg, self.device,
-                                writer=logger.writer, step=step)
+                                writer=logger.writer, step=logger.iteration)
         per_class = {row.name: row.ap for row in report.per_class if row.ap is not None}
-        logger.log_validation(step, {}, per_class)  # overall scalars: logged by evaluate_model
+        logger.log_validation(logger.iteration, {}, per_class)  # overall scalars: logged by evaluate_model
         self.report = report
         summary = report.summary
-        logger.event(step, "validation", f"mAP {_fmt(summary.get('map'))}, mAP50 {_fmt(summary.get('map50'))} "
-                                         f"on {len(self.pages)} page(s)", map=summary.get("map"))
+        logger.event(step, "validation",
+                     f"mAP {_fmt(summary.get('map'))}, mAP50 {_fmt(summary.get('map50'))} "
+                     f"on {len(self.pages)} page(s)", map=summary.get("map"))
         return {"step": step, "map": summary.get("map"), "map50": summary.get("map50"),
                 "map75": summary.get("map75")}
 

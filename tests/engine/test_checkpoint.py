@@ -20,7 +20,8 @@ def test_keeps_the_last_n_plus_the_initial_checkpoint_and_no_temp_files(tmp_path
     manager = CheckpointManager(tmp_path, keep_last=2)
     for step in (0, 5, 10, 15):
         manager.save(_state(step), step)
-    assert [p.name for p in manager.step_paths()] == ["step_00000000.pt", "step_00000010.pt", "step_00000015.pt"]
+    names = [p.name for p in manager.step_paths()]
+    assert names == ["step_00000000.pt", "step_00000010.pt", "step_00000015.pt"]
     assert not [p for p in manager.dir.iterdir() if ".tmp" in p.name]
     state, path = manager.load_latest()
     assert state["step"] == 15

@@ -24,7 +24,8 @@ def test_two_process_gradients_match_one_process_on_the_combined_batch(dsv2_root
     config = tmp_path / "ddp.yaml"
     config.write_text(yaml.safe_dump(tiny_values(dsv2_root, tmp_path / "ddp", **SECTIONS)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2",
                           "train.py", "--config", str(config)], cwd=REPO_ROOT, env=env, capture_output=True,
                          text=True, timeout=180)
     assert ddp.returncode == 0, ddp.stderr[-3000:]

@@ -49,6 +49,14 @@ def test_an_lr_spike_x1000_is_rolled_back_with_a_lower_lr(dsv2_root, tmp_path):
     last = read_jsonl(f"{result['run_dir']}/losses.jsonl")[-1]
     assert last["loss"] < 100  # the run recovered
 
+    # the replayed steps continue the loss curve to the right: TensorBoard's x never repeats
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(result["run_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    xs = [point.step for point in events.Scalars("loss/loss")]
+    assert xs == list(range(len(xs))) and len(xs) > 12
+
 
 def test_a_forward_hook_returning_nan_once_is_skipped(dsv2_root, tmp_path):
     fired = []
@@ -74,11 +82,37 @@ def test_repeated_failures_roll_back_then_stop_with_advice(dsv2_root, tmp_path):
 
     from detector.engine.guard import TrainingDiverged
 
+    broken = []  # from step 2 on, the first conv's output is inf: a model fault (finite data)
+
+    def mark_step(step, images, targets):
+        if step >= 2:
+            broken.append(step)
+        return images
+
+    def inf_output(module, inputs, output):
+        return output * float("inf") if module.training and broken else None
+
+    def on_model(model):
+        next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).register_forward_hook(inf_output)
+
+    cfg = tiny_config(dsv2_root, tmp_path, guard={"max_bad_steps": 1, "max_rollbacks": 1})
+    with pytest.raises(TrainingDiverged, match="1 rollback.*Try: a lower train.lr0"):
+        train(cfg, hooks=TrainHooks(on_batch=mark_step, on_model=on_model))
+    kinds = [e["kind"] for e in read_jsonl(tmp_path / "tiny" / "events.jsonl")]
+    assert "rollback" in kinds and kinds[-1] == "stop"
+
+
+def test_persistent_nan_pixels_stop_with_a_message_that_blames_the_data_not_the_lr(dsv2_root, tmp_path):
+    import pytest
+
+    from detector.engine.guard import TrainingDiverged
+
     def always_inf(step, images, targets):
         return images * float("inf") if step >= 2 else images
 
     cfg = tiny_config(dsv2_root, tmp_path, guard={"max_bad_steps": 1, "max_rollbacks": 1})
-    with pytest.raises(TrainingDiverged, match="1 rollback.*Try: a lower train.lr0"):
+    with pytest.raises(TrainingDiverged) as stopped:
         train(cfg, hooks=TrainHooks(on_batch=always_inf))
-    kinds = [e["kind"] for e in read_jsonl(tmp_path / "tiny" / "events.jsonl")]
-    assert "rollback" in kinds and kinds[-1] == "stop"
+    message = str(stopped.value)
+    assert "The data is non-finite" in message and "NaN/inf pixels" in message
+    assert "a lower learning rate will not help" in message and "Try: a lower train.lr0" not in message

@@ -42,7 +42,8 @@ def test_sigkill_then_resume_auto_gives_the_same_losses_step_for_step(dsv2_root,
     process = _train_py(config)
     deadline = time.time() + 120
     while not (run_dir / "checkpoints" / "step_00000004.pt").exists():
-        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.stdout else ""
+        alive = process.poll() is None and time.time() < deadline
+        assert alive, process.stdout.read() if process.stdout else ""
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()

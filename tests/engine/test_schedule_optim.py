@@ -38,7 +38,8 @@ def test_step_schedule_drops_at_the_milestones_and_lr_scale_applies():
 
 
 def test_no_weight_decay_on_norms_and_biases():
-    model = build_model(ModelConfig(width=0.25, fpn_levels=[2, 3], fpn_channels=16, head_convs=1), num_classes=3)
+    model_cfg = ModelConfig(width=0.25, fpn_levels=[2, 3], fpn_channels=16, head_convs=1)
+    model = build_model(model_cfg, num_classes=3)
     decayed, free = param_groups(model, weight_decay=5e-4)
     norm_params = {id(p) for m in model.modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.BatchNorm2d))
                    for p in m.parameters(recurse=False)}
