@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -48,10 +49,10 @@ class DataConfig:
     mode: Literal["crop", "resize"] = "crop"  # native-resolution crops, or whole pages resized
     imgsz: int = 1024  # crop side (crop mode) or the long side of the resized page (resize)
     rare_class_boost: float = 2.0  # >1 favours crops that contain rare classes
-    num_workers: int = 0  # DataLoader workers
+    num_workers: int = 0  # DataLoader workers: only 0 today (crops are cut in the training process)
     cache_mb: int = 2048  # decoded pages kept in memory per process (a DSv2 page is ~10 MB gray)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    mosaic: bool = False  # Stage-2: mosaic off (it cuts symbols and mixes staff sizes)
+    mosaic: bool = False  # only false: mosaic is not implemented (it cuts symbols and mixes staff sizes)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class TrainConfig:
     steps_per_epoch: int = 500  # crops are sampled, so an epoch is a fixed number of steps
     batch_size: int = 4
     accumulate: int = 1  # gradient accumulation: effective batch = batch_size * accumulate
-    optimizer: Literal["sgd"] = "sgd"
+    optimizer: Literal["sgd", "adamw"] = "sgd"  # sgd: Nesterov momentum; adamw: betas (momentum, 0.999)
     lr0: float = 0.001
     momentum: float = 0.937
     weight_decay: float = 0.0005  # not applied to norms and biases
@@ -116,7 +117,8 @@ class GuardConfig:
     window: int = 50
     lr_factor: float = 0.5  # learning rate multiplied by this on each rollback
     max_rollbacks: int = 3  # then stop with a diagnosis
-    loss_spike_factor: Optional[float] = 10.0  # a loss above this x the recent median is a bad step too; null = off
+    # a loss above this x the recent median is a bad step too; null = off
+    loss_spike_factor: Optional[float] = 10.0
 
 
 @dataclass
@@ -212,7 +214,8 @@ def _describe(annotation: Any) -> str:
 def _build(cls: type, values: dict, prefix: str) -> Any:
     """Build dataclass ``cls`` from a dict, naming the key of the first problem found."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(values).__name__}")
+        where = prefix.rstrip(".") or "config"
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -234,34 +237,141 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+#: ``data.num_workers`` and ``data.mosaic`` name features that do not exist yet: refused with the reason.
+NOT_IMPLEMENTED = {
+    "data.num_workers": "DataLoader workers are not implemented yet (crops are cut in the training "
+                        "process); set 0",
+    "data.mosaic": "mosaic is not implemented (it cuts symbols at tile edges and mixes staff sizes); "
+                   "set false",
+}
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _check(key: str, value: Any, low: Optional[float] = None, high: Optional[float] = None,
+           low_open: bool = False, high_open: bool = False) -> None:
+    """``value`` within ``[low, high]`` (an open end excludes the bound), or a ConfigError naming ``key``."""
+    if value is None:
+        return
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        low_text = "-inf" if low is None else f"{low:g}"
+        high_text = "inf" if high is None else f"{high:g}"
+        raise ConfigError(f"config key {key}: must be in {left}{low_text}, {high_text}{right}, got {value!r}")
+
+
+def _ranges(cfg: Config) -> list[tuple]:
+    """``(key, value, low, high, low_open, high_open)`` for every numeric key, section by section."""
+    d, a, m, t, g, c, e, lg = cfg.data, cfg.data.augment, cfg.model, cfg.train, cfg.guard, cfg.checkpoint, \
+        cfg.eval, cfg.log
+    inf = None
+    return [
+        ("data.synthetic_pages", d.synthetic_pages, 2, inf, False, False),  # one train and one test page
+        ("data.synthetic_seed", d.synthetic_seed, 0, inf, False, False),
+        ("data.imgsz", d.imgsz, 0, inf, True, False),
+        ("data.rare_class_boost", d.rare_class_boost, 1, inf, False, False),  # 1 = no boost
+        ("data.num_workers", d.num_workers, 0, inf, False, False),
+        ("data.cache_mb", d.cache_mb, 0, inf, False, False),
+        ("data.augment.rotation_deg", a.rotation_deg, 0, 45, False, False),
+        ("data.augment.scale_jitter", a.scale_jitter, 0, 1, False, True),  # scale 1-j must stay > 0
+        ("data.augment.blur_prob", a.blur_prob, 0, 1, False, False),
+        ("data.augment.noise_prob", a.noise_prob, 0, 1, False, False),
+        ("data.augment.binarize_prob", a.binarize_prob, 0, 1, False, False),
+        ("data.augment.jpeg_prob", a.jpeg_prob, 0, 1, False, False),
+        ("data.augment.contrast_prob", a.contrast_prob, 0, 1, False, False),
+        ("model.width", m.width, 0, inf, True, False),
+        ("model.fpn_channels", m.fpn_channels, 0, inf, True, False),
+        ("model.head_convs", m.head_convs, 0, inf, False, False),
+        ("model.center_sampling_radius", m.center_sampling_radius, 0, inf, True, False),
+        ("model.prior_prob", m.prior_prob, 0, 1, True, True),  # the bias is logit(prior_prob)
+        ("model.score_thresh", m.score_thresh, 0, 1, False, False),
+        ("model.nms_thresh", m.nms_thresh, 0, 1, False, False),
+        ("model.cross_class_nms_thresh", m.cross_class_nms_thresh, 0, 1, False, False),
+        ("model.topk_per_level", m.topk_per_level, 0, inf, True, False),
+        ("model.max_detections", m.max_detections, 0, inf, True, False),
+        ("model.tile_size", m.tile_size, 0, inf, True, False),
+        ("model.tile_overlap", m.tile_overlap, 0, inf, False, False),
+        ("train.epochs", t.epochs, 0, inf, True, False),
+        ("train.steps_per_epoch", t.steps_per_epoch, 0, inf, True, False),
+        ("train.batch_size", t.batch_size, 0, inf, True, False),
+        ("train.accumulate", t.accumulate, 0, inf, True, False),
+        ("train.lr0", t.lr0, 0, inf, True, False),
+        ("train.momentum", t.momentum, 0, 1, False, True),
+        ("train.weight_decay", t.weight_decay, 0, inf, False, False),
+        ("train.warmup_epochs", t.warmup_epochs, 0, inf, False, False),
+        ("train.warmup_start_factor", t.warmup_start_factor, 0, 1, True, False),
+        ("train.final_lr_factor", t.final_lr_factor, 0, 1, False, False),
+        ("train.step_gamma", t.step_gamma, 0, 1, True, False),
+        ("train.clip_grad_norm", t.clip_grad_norm, 0, inf, True, False),
+        ("train.seed", t.seed, 0, inf, False, False),
+        ("train.threads", t.threads, 0, inf, False, False),
+        ("guard.max_bad_steps", g.max_bad_steps, 1, inf, False, False),
+        ("guard.window", g.window, 1, inf, False, False),
+        ("guard.lr_factor", g.lr_factor, 0, 1, True, False),
+        ("guard.max_rollbacks", g.max_rollbacks, 0, inf, False, False),
+        ("guard.loss_spike_factor", g.loss_spike_factor, 1, inf, True, False),  # a spike is above the median
+        ("checkpoint.every_steps", c.every_steps, 1, inf, False, False),
+        ("checkpoint.keep_last", c.keep_last, 1, inf, False, False),
+        ("eval.every_epochs", e.every_epochs, 0, inf, False, False),  # 0 = no validation
+        ("eval.max_pages", e.max_pages, 0, inf, False, False),  # 0 = every page
+        ("eval.score_thresh", e.score_thresh, 0, 1, False, False),
+        ("eval.max_dets", e.max_dets, 1, inf, False, False),
+        ("eval.overlay_pages", e.overlay_pages, 0, inf, False, False),
+        ("log.every_steps", lg.every_steps, 1, inf, False, False),
+    ]
+
+
+def _validate_lists(cfg: Config) -> None:
+    """Types and values of list items, which the field annotation (``list``) does not check."""
+    levels = cfg.model.fpn_levels
+    if not levels or any(not isinstance(lvl, int) or isinstance(lvl, bool) or lvl not in range(2, 8)
+                         for lvl in levels):
+        raise ConfigError(f"config key model.fpn_levels: levels must be integers within 2..7, got {levels}")
+    if list(levels) != sorted(set(levels)):
+        raise ConfigError(f"config key model.fpn_levels: levels must be increasing without repeats, "
+                          f"got {levels}")
+    milestones = cfg.train.step_milestones
+    for item in milestones:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not 0 < item < 1:
+            raise ConfigError("config key train.step_milestones: expected fractions of training in (0, 1), "
+                              f"got {milestones!r}")
+    if list(milestones) != sorted(milestones):
+        raise ConfigError(f"config key train.step_milestones: must be increasing, got {milestones!r}")
+    if isinstance(cfg.data.classes, list) and not all(isinstance(n, str) for n in cfg.data.classes):
+        raise ConfigError(f"config key data.classes: expected a preset name or a list of class names, "
+                          f"got {cfg.data.classes!r}")
+
+
 def _validate(cfg: Config) -> None:
-    """Cross-field checks that types alone cannot express."""
+    """Value checks that types alone cannot express, section by section, naming the key."""
     from detector.data.classes import UnknownClassError, resolve_classes
 
+    for key, value, low, high, low_open, high_open in _ranges(cfg):
+        _check(key, value, low, high, low_open, high_open)
+    _validate_lists(cfg)
     try:
         resolve_classes(cfg.data.classes)
     except UnknownClassError as err:
         raise ConfigError(f"config key data.classes: {err}") from None
-    positive = {
-        "train.batch_size": cfg.train.batch_size,
-        "train.accumulate": cfg.train.accumulate,
-        "train.steps_per_epoch": cfg.train.steps_per_epoch,
-        "train.epochs": cfg.train.epochs,
-        "data.imgsz": cfg.data.imgsz,
-        "model.tile_size": cfg.model.tile_size,
-        "model.fpn_channels": cfg.model.fpn_channels,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"config key {key}: must be > 0, got {value}")
-    if cfg.train.lr0 <= 0:
-        raise ConfigError(f"config key train.lr0: must be > 0, got {cfg.train.lr0}")
-    if cfg.train.clip_grad_norm is not None and cfg.train.clip_grad_norm <= 0:
-        raise ConfigError("config key train.clip_grad_norm: must be > 0 or null (off)")
-    if not cfg.model.fpn_levels or any(lvl not in (2, 3, 4, 5, 6, 7) for lvl in cfg.model.fpn_levels):
-        raise ConfigError(f"config key model.fpn_levels: levels must be within 2..7, got {cfg.model.fpn_levels}")
+    if cfg.data.num_workers != 0:
+        raise ConfigError(f"config key data.num_workers: {NOT_IMPLEMENTED['data.num_workers']}")
+    if cfg.data.mosaic:
+        raise ConfigError(f"config key data.mosaic: {NOT_IMPLEMENTED['data.mosaic']}")
+    for key, value in (("data.train_split", cfg.data.train_split), ("data.val_split", cfg.data.val_split),
+                       ("data.synthetic_dir", cfg.data.synthetic_dir), ("log.runs_dir", cfg.log.runs_dir)):
+        if not value.strip():
+            raise ConfigError(f"config key {key}: must not be empty")
+    if not _DEVICE.match(cfg.train.device):
+        raise ConfigError(f"config key train.device: expected auto, cpu, mps, cuda or cuda:N, "
+                          f"got {cfg.train.device!r}")
     if cfg.model.tile_overlap >= cfg.model.tile_size:
         raise ConfigError("config key model.tile_overlap: must be smaller than model.tile_size")
+    if cfg.guard.max_bad_steps > cfg.guard.window:
+        raise ConfigError(f"config key guard.max_bad_steps: {cfg.guard.max_bad_steps} bad steps can never "
+                          f"fit in guard.window={cfg.guard.window} steps")
     if cfg.train.init_weights is not None and not Path(cfg.train.init_weights).is_file():
         raise ConfigError(f"config key train.init_weights: no such file: {cfg.train.init_weights}")
     if cfg.data.root is not None and not Path(cfg.data.root).exists():
@@ -296,17 +406,43 @@ def config_from_dict(values: dict, overrides: Optional[list[str]] = None) -> Con
     return cfg
 
 
+#: The configs shipped with the repository; a bare name (``stage2.yaml``, ``stage2``) is looked up here.
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """File names of the shipped configs (empty when the package is installed without them)."""
+    return sorted(p.name for p in CONFIGS_DIR.glob("*.yaml")) if CONFIGS_DIR.is_dir() else []
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` itself if it is a file, else a bare name resolved in ``configs/`` (``.yaml`` optional).
+
+    Raises:
+        ConfigError: no such file; the one-line message lists the shipped configs.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    if len(path.parts) == 1:  # a bare name: the shipped configs, as the README writes them
+        for candidate in (CONFIGS_DIR / path.name, CONFIGS_DIR / f"{path.name}.yaml"):
+            if candidate.is_file():
+                return candidate
+    shipped = ", ".join(shipped_configs()) or "none found"
+    raise ConfigError(f"config file not found: {path} (shipped configs in {CONFIGS_DIR}: {shipped})")
+
+
 def load_config(path: Optional[str | Path], overrides: Optional[list[str]] = None) -> Config:
     """Load a YAML config file (or the defaults when ``path`` is None) and apply overrides.
+
+    ``path`` is a file, or the bare name of a shipped config (``stage2.yaml`` -> ``configs/stage2.yaml``).
 
     Raises:
         ConfigError: missing file, bad YAML, unknown key, wrong type or invalid value.
     """
     values: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+        path = resolve_config_path(path)
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:

@@ -1,4 +1,4 @@
-"""SGD with momentum; weight decay only on conv/linear weights, never on norms and biases.
+"""SGD with momentum or AdamW; weight decay only on conv/linear weights, never on norms and biases.
 
 Decaying a GroupNorm gain or a bias towards zero only fights the normalisation: the usual
 recipe (YOLO, detectron2) exempts every 0-d and 1-d parameter.
@@ -24,9 +24,16 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: torch.nn.Module, train_cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (Nesterov momentum, as YOLO) over :func:`param_groups`."""
+    """``train.optimizer`` over :func:`param_groups`.
+
+    ``sgd``: Nesterov momentum, as YOLO. ``adamw``: decoupled weight decay, with
+    ``train.momentum`` as beta1 (0.937 -> the usual 0.9-ish first-moment decay) and beta2 0.999.
+    """
+    groups = param_groups(model, train_cfg.weight_decay)
+    if train_cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=train_cfg.lr0, betas=(train_cfg.momentum, 0.999))
     return torch.optim.SGD(
-        param_groups(model, train_cfg.weight_decay),
+        groups,
         lr=train_cfg.lr0,
         momentum=train_cfg.momentum,
         nesterov=train_cfg.momentum > 0,
