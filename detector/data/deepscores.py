@@ -144,11 +144,16 @@ def _to_gray_on_white(img: Image.Image) -> np.ndarray:
     """Composite any alpha onto white paper, then convert to 8-bit luminance.
 
     Pasting the luminance through the alpha mask is the same as compositing on white, and
-    several times cheaper than ``alpha_composite`` on a 10-megapixel page.
+    several times cheaper than ``alpha_composite`` on a 10-megapixel page. Images of more
+    than 8 bits per pixel (``I;16*``, ``I``, ``F``) are scaled from the range they are stored
+    in (``_wide_to_gray``): PIL's own ``convert("L")`` clips them at 255, which turned a 16-bit
+    scan into a blank page.
     """
+    if img.mode.startswith("I") or img.mode == "F":
+        return _wide_to_gray(img)
     if img.mode in ("P", "PA") or (img.mode in ("L", "RGB") and "transparency" in img.info):
         img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa"):
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
         img = img.convert("RGBA") if img.mode != "RGBA" else img
         alpha = img.getchannel("A")
         gray = img.convert("L")
@@ -157,7 +162,32 @@ def _to_gray_on_white(img: Image.Image) -> np.ndarray:
             paper.paste(gray, mask=alpha)
             gray = paper
         return np.asarray(gray, dtype=np.uint8)
+    if img.mode not in ("1", "L", "RGB", "RGBX", "CMYK", "YCbCr", "HSV"):
+        img = img.convert("RGB")  # LAB and other rare modes: PIL converts them through RGB
     return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def _wide_to_gray(img: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float gray image as uint8, scaled from its stored range.
+
+    The range is the smallest of [0, 1] (float images), [0, 255], [0, 65535] that holds every
+    pixel, else the image's own maximum (its paper is near the top of its range): a 16-bit scan whose darkest pixel is 5140 (20/255)
+    reads as 20, not as white. Never stretched to the image's min-max: a blank page with a
+    little noise must stay blank. NaN reads as paper, negative values as black.
+    """
+    values = np.asarray(img, dtype=np.float64)
+    values = np.where(np.isnan(values), np.inf, values)  # NaN: paper
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 1.0
+    if img.mode == "F" and top <= 1.0:
+        full = 1.0
+    elif top <= 255:  # an 8-bit picture in a wide container (PIL writes mode I so)
+        full = 255.0
+    elif top <= 65535:
+        full = 65535.0
+    else:
+        full = top
+    return np.clip(np.round(values / full * 255.0), 0, 255).astype(np.uint8)
 
 
 def _image_header_size(path: Path) -> tuple[int, int]:
