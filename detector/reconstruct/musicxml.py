@@ -52,7 +52,14 @@ def _time_element(parent: ET.Element, time: tuple[int, int], hidden: bool) -> No
     _sub(element, "beat-type", time[1])
 
 
-def _note_elements(parent: ET.Element, event: NoteEvent, divisions: int, staff_number: Optional[int]) -> None:
+def voice_number(staff_number: int, voice: int) -> int:
+    """MusicXML voice of a staff's voice: 1-4 on the first staff, 5-8 on the second (as
+    MuseScore and Finale number them), so no two staves of a part share a voice."""
+    return 4 * (staff_number - 1) + voice
+
+
+def _note_elements(parent: ET.Element, event: NoteEvent, divisions: int, staff_number: Optional[int],
+                   voice: int = 1) -> None:
     """<note> elements of one event: one per chord member, <chord/> on all but the first."""
     duration = int(event.duration * divisions)
     members = event.pitches or [None]
@@ -72,7 +79,7 @@ def _note_elements(parent: ET.Element, event: NoteEvent, divisions: int, staff_n
             _sub(element, "octave", pitch.octave)
         if not event.grace:
             _sub(note, "duration", duration)
-        _sub(note, "voice", staff_number or 1)
+        _sub(note, "voice", voice)
         if not event.measure_rest:
             _sub(note, "type", type_name(event.base))
             for _ in range(event.dots):
@@ -108,15 +115,20 @@ def _write_measure(part_el: ET.Element, number: int, row: list[Measure], part: P
             _sub(attributes, "staves", part.staff_count)
         for s, clef in enumerate(state["clefs"], start=1):
             _clef_element(attributes, clef, s if two else None)
+    position = 0  # divisions from the measure's start where the next <note> goes
     for s, measure in enumerate(row, start=1):
-        if s > 1:
-            backup = _sub(measure_el, "backup")
-            _sub(backup, "duration", max(1, int(row[0].duration() * divisions)))
-        for item in measure.items:
-            if isinstance(item, AttributeChange):
-                _write_change(measure_el, item, s, two, state)
-            else:
-                _note_elements(measure_el, item, divisions, s if two else None)
+        for k, voice in enumerate(measure.voices()):
+            if position:  # back to the measure's start for the next voice or staff
+                _sub(_sub(measure_el, "backup"), "duration", position)
+                position = 0
+            for item in measure.items:
+                if isinstance(item, AttributeChange):
+                    if k == 0:
+                        _write_change(measure_el, item, s, two, state)
+                elif item.voice == voice:
+                    _note_elements(measure_el, item, divisions, s if two else None,
+                                   voice_number(s, voice))
+                    position += 0 if item.grace else int(item.duration * divisions)
 
 
 def _write_change(measure_el: ET.Element, change: AttributeChange, staff_number: int, two: bool,

@@ -46,10 +46,11 @@ def infer_time_signature(staves: Sequence[StaffMusic]) -> Optional[tuple[int, in
 
 
 def _fill_measure_rests(staves: Sequence[StaffMusic], time: Optional[tuple[int, int]]) -> None:
-    """A whole rest alone in its measure lasts the whole measure, whatever the meter."""
+    """A whole rest alone in its measure (or in its voice) lasts the whole measure, whatever the meter."""
     length = Fraction(4 * time[0], time[1]) if time else Fraction(4)
     for staff in staves:
         for measure in staff.measures:
-            events = [e for e in measure.events if not e.grace]
-            if len(events) == 1 and events[0].measure_rest:
-                events[0].duration = length
+            for voice in measure.voices():
+                events = [e for e in measure.events if not e.grace and e.voice == voice]
+                if len(events) == 1 and events[0].measure_rest:
+                    events[0].duration = length

@@ -64,6 +64,7 @@ def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[s
     accidentals = _accidentals(staff, ids, names, boxes, events, ss)
     music = StaffMusic(index=index, staff=staff, barlines=barlines)
     _walk(music, events, changes, accidentals, names)
+    _split_voices(music, ss)
     _tag_beams(ink, music, ss)
     _apply_tuplets(music, ids, names, boxes, ss)
     return music
@@ -154,12 +155,14 @@ def _rest(i: int, name: str, box: np.ndarray, dots: int) -> NoteEvent:
 
 
 def _merge_voices(events: list[NoteEvent], ss: float) -> list[NoteEvent]:
-    """One voice per staff: notes of two stems at the same x become one chord."""
+    """Notes of two stems pointing the same way at the same x are one chord (a second split
+    across two stems); stems pointing opposite ways at one x are two voices (`_split_voices`)."""
     merged: list[NoteEvent] = []
     for e in events:
         prev = merged[-1] if merged else None
         if (prev is not None and not e.is_rest and not prev.is_rest and e.grace == prev.grace
-                and abs(e.x - prev.x) < 0.6 * ss):
+                and abs(e.x - prev.x) < COINCIDENT_SS * ss
+                and not (e.stem_up is not None and prev.stem_up is not None and e.stem_up != prev.stem_up)):
             prev.head_ids += e.head_ids
             prev.head_boxes += e.head_boxes
             prev.head_durations += e.head_durations
@@ -168,6 +171,45 @@ def _merge_voices(events: list[NoteEvent], ss: float) -> list[NoteEvent]:
             continue
         merged.append(e)
     return merged
+
+
+#: Two events closer than this in x (staff spaces) sound together.
+COINCIDENT_SS = 0.6
+
+
+def _head_x(event: NoteEvent) -> float:
+    """x of an event's noteheads (its stem stands at their right or left edge: 1 space apart)."""
+    return float(np.mean([_centre(b)[0] for b in event.head_boxes]))
+
+
+def _split_voices(music: StaffMusic, ss: float) -> None:
+    """Two voices on one staff, read by stem direction (in place: sets ``event.voice``).
+
+    Engravers write two voices on a staff with the upper voice's stems up and the lower's
+    down, and shift each voice's rests towards its side of the staff. A measure holds two
+    voices when an up-stem and a down-stem sound together (same x); there, up-stems are
+    voice 1, down-stems voice 2, rests go by their height, and stemless notes (whole notes) to
+    the voice whose noteheads are nearer. A measure without such a pair is one voice whatever
+    its stem directions (a single line turns its stems at the middle line).
+    """
+    staff = music.staff
+    for measure in music.measures:
+        notes = [e for e in measure.events if not e.is_rest and not e.grace]
+        ups = [e for e in notes if e.stem_up is True]
+        downs = [e for e in notes if e.stem_up is False]
+        if not any(abs(_head_x(u) - _head_x(d)) < COINCIDENT_SS * ss for u in ups for d in downs):
+            continue
+        up_y = float(np.mean([_centre(b)[1] for e in ups for b in e.head_boxes]))
+        down_y = float(np.mean([_centre(b)[1] for e in downs for b in e.head_boxes]))
+        for e in measure.events:
+            if e.is_rest:
+                middle = float(staff.y_of_position(4, e.x))
+                e.voice = 1 if _centre(e.box)[1] < middle else 2
+            elif e.stem_up is None:
+                y = float(np.mean([_centre(b)[1] for b in e.head_boxes]))
+                e.voice = 1 if abs(y - up_y) <= abs(y - down_y) else 2
+            else:
+                e.voice = 1 if e.stem_up else 2
 
 
 # --------------------------------------------------------------------------- attributes
@@ -319,8 +361,8 @@ def _spell(event: NoteEvent, staff, clef: Clef, state: MeasureAccidentals,
 
 def _tag_beams(ink: np.ndarray, music: StaffMusic, ss: float) -> None:
     """MusicXML beam tags per level for consecutive beamed notes joined by ink at the tips."""
-    for measure in music.measures:
-        events = [e for e in measure.events if not e.is_rest and not e.grace]
+    for measure, voice in ((m, v) for m in music.measures for v in m.voices()):
+        events = [e for e in measure.events if not e.is_rest and not e.grace and e.voice == voice]
         linked = [e.beams > 0 and f.beams > 0 and e.tip is not None and f.tip is not None
                   and beam_connects(ink, e.tip, f.tip, ss) for e, f in zip(events, events[1:])]
         for n, e in enumerate(events):
@@ -370,7 +412,9 @@ def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: n
     The notes are those under the tuplet's bracket when it has one, else the beamed group
     below or above the number, else the `actual` events nearest to it.
     """
-    events = [e for m in music.measures for e in m.events if not e.grace]
+    voices = [[e for m in music.measures for e in m.events if not e.grace and e.voice == v]
+              for v in sorted({e.voice for m in music.measures for e in m.events})]
+    events = [e for voice in voices for e in voice]
     brackets = [boxes[i] for i in ids if names[i] == "tupletBracket"]
     for i in ids:
         if names[i] not in TUPLET_RATIO:
@@ -381,7 +425,7 @@ def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: n
         if bracket is not None:
             members = [e for e in events if bracket[0] - 0.5 * ss <= e.x <= bracket[2] + 0.5 * ss]
         else:
-            members = next((g for g in _beam_groups(events)
+            members = next((g for voice in voices for g in _beam_groups(voice)
                             if g[0].x - 0.5 * ss <= cx <= g[-1].x + 0.5 * ss), None)
             if members is None:
                 members = sorted(sorted(events, key=lambda e: abs(e.x - cx))[:actual], key=lambda e: e.x)
