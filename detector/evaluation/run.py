@@ -28,6 +28,7 @@ from detector.evaluation.matching import detections_by_image
 from detector.evaluation.plots import confusion_counts, plot_confusion_matrix, plot_pr_curves, write_overlays
 from detector.evaluation.report import EvalReport
 from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model, read_checkpoint
+from detector.writable import NotWritableError, check_writable_dir
 
 #: The checkpoint ``eval.py`` scores when ``--weights`` is not given.
 
@@ -62,7 +63,8 @@ def run_evaluation(
         split: ``val`` (DSv2's ``test`` file), ``train``, ``test`` or another split name.
         out: output folder. score_thresh: overrides ``cfg.eval.score_thresh``.
         max_pages: evaluate the first N pages only (default: all, whatever the checkpoint's
-            ``eval.max_pages``, which limits validation during training). overlays: overlay pages to draw (default ``cfg.eval.overlay_pages``).
+            ``eval.max_pages``, which limits validation during training).
+        overlays: overlay pages to draw (default ``cfg.eval.overlay_pages``).
         verbose: print the summary tables and the output folder.
     Raises:
         EvalInputError: a missing or malformed input file, an unknown class or image id.
@@ -70,15 +72,21 @@ def run_evaluation(
     try:
         return _run(weights, detections, data, split, out, score_thresh, max_pages, device, overlays, verbose)
     except (FileNotFoundError, DeepScoresFormatError, ImageReadError, DetectionsError, UnknownClassError,
-            ConfigError) as err:
+            ConfigError, NotWritableError) as err:
         raise EvalInputError(str(err)) from None
 
 
-def _run(weights, detections, data, split, out, score_thresh, max_pages, device, overlays, verbose) -> EvalReport:
+def _run(weights, detections, data, split, out, score_thresh, max_pages, device, overlays,
+         verbose) -> EvalReport:
     torch_device = _resolve_device(device)
     if detections is None and weights is None:
         weights = DEFAULT_WEIGHTS
-    model, cfg, class_names, facts = _load_checkpoint(weights, torch_device) if weights else (None, Config(), None, {})
+    out_dir = Path(out) if out else DEFAULT_OUT_ROOT / Path(detections or weights).stem
+    check_writable_dir(out_dir)  # before the slow part: a read-only folder fails at once
+    if weights:
+        model, cfg, class_names, facts = _load_checkpoint(weights, torch_device)
+    else:
+        model, cfg, class_names, facts = None, Config(), None, {}
     class_names = list(class_names or resolve_classes(cfg.data.classes))
     if score_thresh is not None:
         cfg.eval.score_thresh = score_thresh
@@ -98,7 +106,6 @@ def _run(weights, detections, data, split, out, score_thresh, max_pages, device,
     report = evaluate_detections(to_coco(pages, class_names), results, class_names,
                                  cfg.eval.score_thresh, cfg.eval.max_dets)
     report.provenance = _provenance(weights, facts, detections, json_path, split, pages, cfg)
-    out_dir = Path(out) if out else DEFAULT_OUT_ROOT / Path(detections or weights).stem
     write_outputs(report, pages, results, class_names, cfg.eval.score_thresh, out_dir,
                   cfg.eval.overlay_pages if overlays is None else overlays)
     if detections is None:
@@ -132,9 +139,15 @@ def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        torch_device = torch.device(device)
     except RuntimeError:
         raise EvalInputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise EvalInputError(f"device {device!r} asked for, but no CUDA device is available "
+                             "(use cpu or auto)")
+    if torch_device.type not in ("cpu", "cuda"):
+        raise EvalInputError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    return torch_device
 
 
 def _load_checkpoint(weights: str | Path, device: torch.device):
