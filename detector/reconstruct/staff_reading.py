@@ -347,7 +347,8 @@ def _spell(event: NoteEvent, staff, clef: Clef, state: MeasureAccidentals,
     for i, box in zip(event.head_ids, event.head_boxes):
         position = snap_position(staff.position(*_centre(box)), notehead_on_line(names[i]))
         written = accidentals.get(i)
-        spelled.append((state.pitch(clef, position, written), written, i, box, event.head_durations[len(spelled)]))
+        duration = event.head_durations[len(spelled)]
+        spelled.append((state.pitch(clef, position, written), written, i, box, duration))
     spelled.sort(key=lambda p: p[0].midi())
     event.pitches = [p[0] for p in spelled]
     event.accidentals = [p[1] for p in spelled]
@@ -406,30 +407,45 @@ def _beam_groups(events: list[NoteEvent]) -> list[list[NoteEvent]]:
     return groups
 
 
-def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: np.ndarray, ss: float) -> None:
-    """Scale the notes under each tuplet number (3 in the time of 2, ...), in place.
+#: A tuplet number without a bracket belongs to a beamed group whose stem tips are at most
+#: this far from it (staff spaces): engravers set it just beyond the beam. Farther digits are
+#: figured bass, fingerings or lyrics' verse numbers and never change durations.
+TUPLET_REACH_SS = 2.5
 
-    The notes are those under the tuplet's bracket when it has one, else the beamed group
-    below or above the number, else the `actual` events nearest to it.
+
+def _tuplet_members(voices: list[list[NoteEvent]], box: np.ndarray, brackets: list[np.ndarray],
+                    ss: float) -> Optional[list[NoteEvent]]:
+    """The events a tuplet number scales: those under its bracket (in the voice with most events
+    there), else the beamed group right beside it; None when it stands by neither."""
+    cx, cy = _centre(box)
+    bracket = next((b for b in brackets if b[0] <= cx <= b[2] and b[1] - ss <= cy <= b[3] + ss), None)
+    if bracket is not None:
+        x0, x1 = bracket[0] - 0.5 * ss, bracket[2] + 0.5 * ss
+        under = [[e for e in voice if x0 <= e.x <= x1] for voice in voices]
+        return max(under, key=len, default=None) or None
+    for voice in voices:
+        for group in _beam_groups(voice):
+            tips = [e.tip[1] for e in group if e.tip is not None]
+            beside = group[0].x - 0.5 * ss <= cx <= group[-1].x + 0.5 * ss
+            if beside and tips and min(abs(t - cy) for t in tips) <= TUPLET_REACH_SS * ss:
+                return group
+    return None
+
+
+def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: np.ndarray, ss: float) -> None:
+    """Scale the notes of each tuplet number (3 in the time of 2, ...), in place.
+
+    Only a tuplet class counts, and only where it stands by a bracket or a beam
+    (`_tuplet_members`): a digit elsewhere (figured bass under a continuo line) is not a tuplet.
     """
     voices = [[e for m in music.measures for e in m.events if not e.grace and e.voice == v]
               for v in sorted({e.voice for m in music.measures for e in m.events})]
-    events = [e for voice in voices for e in voice]
     brackets = [boxes[i] for i in ids if names[i] == "tupletBracket"]
     for i in ids:
         if names[i] not in TUPLET_RATIO:
             continue
         actual, normal = TUPLET_RATIO[names[i]]
-        cx, cy = _centre(boxes[i])
-        bracket = next((b for b in brackets if b[0] <= cx <= b[2] and b[1] - ss <= cy <= b[3] + ss), None)
-        if bracket is not None:
-            members = [e for e in events if bracket[0] - 0.5 * ss <= e.x <= bracket[2] + 0.5 * ss]
-        else:
-            members = next((g for voice in voices for g in _beam_groups(voice)
-                            if g[0].x - 0.5 * ss <= cx <= g[-1].x + 0.5 * ss), None)
-            if members is None:
-                members = sorted(sorted(events, key=lambda e: abs(e.x - cx))[:actual], key=lambda e: e.x)
-        for e in members:
+        for e in _tuplet_members(voices, boxes[i], brackets, ss) or []:
             if e.tuplet is None:
                 e.tuplet = (actual, normal)
                 scale = Fraction(normal, actual)
