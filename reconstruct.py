@@ -1,34 +1,129 @@
-"""Turn a score page image into MusicXML: `python reconstruct.py PAGE.png --out score.musicxml`."""
+"""Turn a score page image into MusicXML: `python reconstruct.py PAGE.png --out score.musicxml`.
+
+Arguments only; the work is ``detector.reconstruct.pipeline.reconstruct_page``. Exit status:
+0 done, 2 a user mistake (missing or unreadable page, detections or checkpoint, unwritable
+output, unavailable device: one line on stderr).
+"""
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
+import re
 import sys
+import time
+from typing import Callable
 
-from detector.reconstruct.pipeline import DEFAULT_WEIGHTS, ReconstructError, reconstruct_page
+#: Shown in --help without importing torch (detector.model.model_io.DEFAULT_WEIGHTS).
+DEFAULT_WEIGHTS_TEXT = "weights/default.pt"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """reconstruct.py's arguments (``--help`` answers before torch is imported)."""
     parser = argparse.ArgumentParser(
+        prog="reconstruct.py",
         description="Recognise the music on a score page (detection, staff lines, stems, ledger "
-                    "lines, beams, barlines, pitches and rhythm) and write it as MusicXML 4.0.")
-    parser.add_argument("page", help="the page image (PNG or JPEG; transparency is composited on white)")
-    parser.add_argument("--weights", default=None,
-                        help=f"detector checkpoint to detect symbols with (default: {DEFAULT_WEIGHTS})")
+                    "lines, beams, barlines, pitches and rhythm) and write it as MusicXML 4.0. "
+                    "Exit status: 0 done, 2 a bad input or output (one line on stderr).")
+    parser.add_argument("page", help="the page image (PNG, JPEG or TIFF, any mode; transparency is "
+                                     "composited on white)")
+    parser.add_argument("--weights", default=None, metavar="CKPT",
+                        help=f"detector checkpoint to detect symbols with (default: {DEFAULT_WEIGHTS_TEXT})")
     parser.add_argument("--detections", default=None, metavar="DETS.json",
                         help="use these symbols instead of running the detector: a COCO results list "
                              "(DSv2 category ids) or a DSv2 annotation file holding this page")
     parser.add_argument("--out", required=True, metavar="score.musicxml", help="MusicXML 4.0 file to write")
     parser.add_argument("--overlay", default=None, metavar="out.png",
-                        help="also write the page with staves, barlines, stems and each note's pitch drawn on it")
+                        help="also write the page with staves, barlines, stems and each note's pitch drawn "
+                             "on it")
     parser.add_argument("--json", default=None, metavar="symbols.json",
-                        help="also write every symbol (detected and rebuilt) and the recognised notes as JSON")
-    args = parser.parse_args(argv)
+                        help="also write every symbol (detected and rebuilt) and the recognised notes as "
+                             "JSON")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where the detector runs (default: auto: cuda when available)")
+    return parser
+
+
+#: What each stage does, printed when it starts (the pipeline prints a line when a stage ends).
+STAGE_STARTS = {
+    "image": "reading the page image",
+    "symbols": "finding the symbols",
+    "structure": "finding staff lines, stems, ledger lines, beams and barlines",
+    "music": "reading pitches, rhythm and measures",
+    "output": "writing the outputs",
+}
+STAGE_ORDER = list(STAGE_STARTS)
+
+
+def stage_logger(detect_text: str, write: Callable[[str], None] = print) -> Callable[[str], None]:
+    """A ``log`` callback for the pipeline that also announces the next stage as one ends.
+
+    The pipeline's lines look like ``[  symbols]  12.31 s  ...``; after a stage's line, the
+    next stage's start line is printed (``[structure] ...``), so a slow stage never runs in
+    silence. Lines of unknown stages pass through unchanged.
+    """
+    starts = dict(STAGE_STARTS, symbols=detect_text)
+
+    def log(line: str) -> None:
+        write(line)
+        match = re.match(r"\[\s*(\w+)\]", line)
+        if match and match.group(1) in STAGE_ORDER:
+            following = STAGE_ORDER.index(match.group(1)) + 1
+            if following < len(STAGE_ORDER):
+                name = STAGE_ORDER[following]
+                write(f"[{name:>9}] ...     {starts[name]}")
+    return log
+
+
+def choose_device(device: str) -> str:
+    """Check ``--device`` and, for ``cpu``, hide CUDA from torch so the pipeline stays on the CPU.
+
+    Must run before torch is imported in this process (it is: imports happen after parsing).
+    """
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return device
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda asked for, but no CUDA device is available (use cpu or auto)")
+    return device
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, check inputs and outputs, reconstruct; returns the exit status."""
+    args = build_parser().parse_args(argv)
     try:
-        reconstruct_page(args.page, weights=args.weights, detections=args.detections, out_xml=args.out,
-                         overlay_png=args.overlay, symbols_json=args.json)
-    except (ReconstructError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        choose_device(args.device)
+    except RuntimeError as err:
+        print(f"reconstruct.py: error: {err}", file=sys.stderr)
         return 2
+    from detector.data.deepscores import ImageReadError
+    from detector.model.model_io import CheckpointError
+    from detector.reconstruct.pipeline import ReconstructError, reconstruct_page
+    from detector.writable import NotWritableError, check_writable_file
+
+    detect_text = (f"reading symbols from {args.detections}" if args.detections else
+                   f"detecting symbols with {args.weights or DEFAULT_WEIGHTS_TEXT} (tiled; about a minute "
+                   f"on a CPU)")
+    options = {}
+    if "device" in inspect.signature(reconstruct_page).parameters:
+        options["device"] = args.device
+    started = time.perf_counter()
+    try:
+        for output in (args.out, args.overlay, args.json):
+            if output:  # before the slow stages: an unwritable place fails at once
+                check_writable_file(output)
+        print(f"[{'image':>9}] ...     {STAGE_STARTS['image']} {args.page}", flush=True)
+        reconstruct_page(args.page, weights=args.weights, detections=args.detections, out_xml=args.out,
+                         overlay_png=args.overlay, symbols_json=args.json,
+                         log=stage_logger(detect_text, lambda line: print(line, flush=True)), **options)
+    except (ReconstructError, ImageReadError, CheckpointError, NotWritableError, FileNotFoundError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"reconstruct.py: error: {message}", file=sys.stderr)
+        return 2
+    print(f"done in {time.perf_counter() - started:.1f} s: {args.out}", flush=True)
     return 0
 
 
