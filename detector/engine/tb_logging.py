@@ -142,11 +142,12 @@ class TrainLogger:
         for tag, value in scalars.items():
             self.writer.add_scalar(tag, value, iteration)
 
-    def event(self, step: int, kind: str, message: str, **extra: Any) -> None:
-        """A guard/checkpoint/validation event: printed, JSONL, and TensorBoard text."""
+    def event(self, step: int, kind: str, message: str, quiet: bool = False, **extra: Any) -> None:
+        """A guard/checkpoint/validation event: printed (unless ``quiet``), JSONL, and TensorBoard text."""
         if not self.enabled:
             return
-        say(f"[{kind}] step {step}: {message}", warning=kind in GUARD_EVENTS)
+        if not quiet:
+            say(f"[{kind}] step {step}: {message}", warning=kind in GUARD_EVENTS)
         record = {"step": step, "iteration": self.iteration, "kind": kind, "message": message, **extra}
         self._events.write(json.dumps(record) + "\n")
         self._events.flush()

@@ -270,13 +270,13 @@ class Trainer:
         distributed.barrier(self.ctx)
         try:
             dataset = build_dataset(cfg, cfg.data.train_split, self.total_steps * self.samples_per_step)
-        except DeepScoresFormatError:
-            raise
-        except ValueError as err:  # "no pages to sample from": every page skipped, or an empty split
-            if "no pages" not in str(err):
+        except ValueError as err:  # malformed JSON, or "no pages to sample from" (every page skipped)
+            if not isinstance(err, DeepScoresFormatError) and "no pages" not in str(err):
                 raise
             json_path = split_json_path(resolve_data_root(cfg), cfg.data.train_split)
-            raise DeepScoresFormatError(f"{json_path}: {err}") from None
+            if str(json_path) in str(err):
+                raise
+            raise DeepScoresFormatError(f"{json_path}: {err}") from None  # say which file
         dataset[0]  # decodes one page (cached); raises ImageReadError when none can be read
         return dataset
 
@@ -321,7 +321,8 @@ class Trainer:
     def _advance(self, step: int, window: list, bar: tqdm) -> tuple[int, Optional[Path]]:
         """Run (or skip) ``step``; returns the next step and the checkpoint saved, if any."""
         if self.guard.should_skip_batch(step):
-            self.logger.event(step, "skip_batch", "batch skipped: it caused the last rollback")
+            # not printed: the rollback line listed the batches it skips
+            self.logger.event(step, "skip_batch", "batch skipped: it caused a rollback", quiet=True)
             bar.update(1)
             return step + 1, None
         self.logger.iteration = self.iteration  # this step's x in TensorBoard (0-based, never repeats)
@@ -470,14 +471,16 @@ class Trainer:
             self.logger.event(step, "stop", message)
             raise TrainingDiverged(message)
         lr_scale = self.schedule.lr_scale * self.cfg.guard.lr_factor
+        earlier = [b for b in self.guard.state.skip_steps if b >= state["step"]]  # passed again too
         offending = self.guard.on_rollback(state["step"])
+        also = f" (and {earlier} from earlier rollbacks)" if earlier else ""
         self._load_state(state, with_guard=False)
         self.schedule.lr_scale = lr_scale
         self.logger.event(step, "rollback",
                           f"{reason}: rollback #{self.guard.state.rollbacks} to {path.name} "
                           f"(step {state['step']}), lr x{self.cfg.guard.lr_factor} "
                           f"(scale now {lr_scale:.3g}), "
-                          f"skipping batches {offending}",
+                          f"skipping batches {offending}{also}",
                           rollback=self.guard.state.rollbacks, to_step=state["step"], skip=offending)
         return int(state["step"])
 
