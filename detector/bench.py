@@ -1,6 +1,6 @@
 """Benchmark: this detector (quickstart and stage2 model settings) vs torchvision's FCOS.
 
-    python -m detector.bench [--steps N] [--device cpu|cuda] [--out bench.json]
+    python -m detector.bench [--steps N] [--device cpu|cuda] [--out bench.json] [--data DIR]
 
 Side by side, on the same synthetic pages, crops and device: parameters, training images/s
 (same crop size and batch), peak memory while training (RSS on CPU, measured in a fresh
@@ -129,7 +129,7 @@ def measure(name: str, args: dict) -> dict:
     torch.manual_seed(0)
     device = args["device"]
     class_names = resolve_classes("stage2")
-    train_pages, test_pages = load_pages(Path(args["data_dir"]), args["pages"], class_names)
+    train_pages, test_pages = load_pages(Path(args["data"]), args["pages"], class_names)
     model, cfg = build(name, len(class_names), args["crop"])
     model.to(device)
     rss_before = peak_rss_mb()
@@ -168,16 +168,24 @@ def print_table(rows: list[dict], reference: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Benchmark this detector against torchvision's FCOS.")
-    parser.add_argument("--steps", type=int, default=30, help="SGD steps per model (same for all)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--out", default="bench.json", help="JSON results file")
-    parser.add_argument("--crop", type=int, default=256, help="training crop side, pixels")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--pages", type=int, default=8, help="synthetic pages (train + test)")
-    parser.add_argument("--data-dir", default="data/bench_synthetic")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--models", default="quickstart,stage2,torchvision_fcos_r50")
+    parser = argparse.ArgumentParser(prog="python -m detector.bench",
+                                     description="Benchmark this detector against torchvision's FCOS.")
+    parser.add_argument("--steps", type=int, default=30,
+                        help="SGD steps per model (same for all; default: 30)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where to run (default: cpu)")
+    parser.add_argument("--out", default="bench.json", help="JSON results file (default: bench.json)")
+    parser.add_argument("--crop", type=int, default=256, help="training crop side, pixels (default: 256)")
+    parser.add_argument("--batch", type=int, default=2, help="training batch size (default: 2)")
+    parser.add_argument("--pages", type=int, default=8, help="synthetic pages (train + test; default: 8)")
+    parser.add_argument("--data", default="data/bench_synthetic", metavar="DIR",
+                        help="synthetic DSv2 folder, generated there when missing "
+                             "(default: data/bench_synthetic)")
+    parser.add_argument("--data-dir", dest="data", help=argparse.SUPPRESS)  # the old name, kept
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    parser.add_argument("--models", default="quickstart,stage2,torchvision_fcos_r50",
+                        help="comma-separated models to run, the reference last "
+                             "(default: quickstart,stage2,torchvision_fcos_r50)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")

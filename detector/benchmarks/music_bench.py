@@ -67,7 +67,8 @@ def report(totals: dict[str, MusicCounts]) -> str:
                                                 for s in summaries.values()) + " |")
     gt = summaries["gt_symbols"]
     for key, goal in GOALS.items():
-        lines.append(f"goal {key} >= {goal} from GT symbols: {'met' if gt[key] >= goal else 'NOT met'} ({gt[key]:.4f})")
+        verdict = "met" if gt[key] >= goal else "NOT met"
+        lines.append(f"goal {key} >= {goal} from GT symbols: {verdict} ({gt[key]:.4f})")
     errors = totals["gt_symbols"].pitch_errors.most_common(8)
     if errors:
         lines.append("most frequent pitch errors (true->read): " + ", ".join(f"{k} x{v}" for k, v in errors))
@@ -75,13 +76,16 @@ def report(totals: dict[str, MusicCounts]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="synthetic DSv2 folder with music/ (default: generate one)")
+    parser = argparse.ArgumentParser(prog="python -m detector.benchmarks.music_bench",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="synthetic DSv2 folder with music/ (default: generate one)")
     parser.add_argument("--pages", type=int, default=16, help="pages to generate when --data is not given")
     parser.add_argument("--seed", type=int, default=1, help="generator seed when --data is not given")
     parser.add_argument("--split", default="test", help="split to score: test (validation) or train")
     parser.add_argument("--max-pages", type=int, default=0, help="score at most this many pages (0 = all)")
-    parser.add_argument("--weights", default=None, help="also score the detector's output with this checkpoint")
+    parser.add_argument("--weights", default=None, metavar="CKPT",
+                        help="also score the detector's output with this checkpoint")
     args = parser.parse_args(argv)
     import torch
 
@@ -91,7 +95,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     else:
         from detector.data.synth import ensure_synthetic_dataset
 
-        root = ensure_synthetic_dataset(Path("data") / f"music_bench_s{args.seed}_p{args.pages}", args.pages, args.seed)
+        root = ensure_synthetic_dataset(Path("data") / f"music_bench_s{args.seed}_p{args.pages}", args.pages,
+                                        args.seed)
     try:
         totals = bench_split(root, args.split, Path(args.weights) if args.weights else None, args.max_pages)
     except (ReconstructError, FileNotFoundError) as err:

@@ -268,14 +268,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="a synthetic DSv2 folder; generated there when missing ('' to skip)")
     parser.add_argument("--synthetic-pages", type=int, default=6,
                         help="pages to generate when the folder is missing")
-    parser.add_argument("--synthetic-seed", type=int, default=0)
+    parser.add_argument("--synthetic-seed", type=int, default=0,
+                        help="generator seed when the folder is missing (default: 0)")
     parser.add_argument("--split", default="test", help="synthetic split to score (test = validation)")
     parser.add_argument("--rotate", type=float, default=1.5,
                         help="also score copies turned by this many degrees (0: off)")
     parser.add_argument("--jitter", type=float, default=3.0,
                         help="also score ground-truth noteheads whose box edges move by up to this (px)")
-    parser.add_argument("--checkpoint", default=None,
+    parser.add_argument("--weights", default=None, metavar="CKPT",
                         help="detector checkpoint: also start from its noteheads")
+    parser.add_argument("--checkpoint", dest="weights", help=argparse.SUPPRESS)  # the old name, kept
     parser.add_argument("--json", default=None, help="write the figures here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -293,10 +295,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError, OSError) as err:
         print(f"bench: {err}", file=sys.stderr)
         return 2
-    rows = run_bench(pages_by_set, args.rotate, args.checkpoint, args.jitter)
+    rows = run_bench(pages_by_set, args.rotate, args.weights, args.jitter)
     print(_markdown(rows))
-    if args.checkpoint is None:
-        print("(no --checkpoint: the detector-noteheads rows are not run)")
+    if args.weights is None:
+        print("(no --weights: the detector-noteheads rows are not run)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

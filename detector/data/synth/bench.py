@@ -14,11 +14,13 @@ from detector.data.synth.engrave import make_toolkit
 from detector.data.synth.page import generate_page
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m detector.data.synth.bench")
-    parser.add_argument("--pages", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, generate the pages, print the rates."""
+    parser = argparse.ArgumentParser(prog="python -m detector.data.synth.bench",
+                                     description="Pages per second of the synthetic page generator.")
+    parser.add_argument("--pages", type=int, default=10, help="pages to generate (default: 10)")
+    parser.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    args = parser.parse_args(argv)
     toolkit = make_toolkit()
     generate_page(args.seed, 10_000, toolkit)  # warm up: corpus index, font tables
     raster_seconds = 0.0
