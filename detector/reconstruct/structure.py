@@ -141,6 +141,29 @@ def drop_stemless_notes(notes: list[NoteOnStaff], stems: list[Stem], skipped: Co
     return kept_notes, [s for s in stems if s.from_ink]
 
 
+#: Octave marks printed on a clef (an 8 or 15 under a tenor's treble clef).
+CLEF_OCTAVE_MARKS = ("clef8", "clef15")
+
+
+def follow_clefs(symbols: Sequence[Symbol], ink_boxes: np.ndarray, staff_of: np.ndarray) -> None:
+    """An octave mark is on the staff of the clef it touches, not the nearest staff (in place).
+
+    The 8 under a treble clef hangs below its staff, often nearer the middle of the next staff
+    down (a tenor line above a bass line): by distance alone it would turn the bass clef below
+    into an octave clef and leave the tenor's clef without its octave.
+    """
+    clefs = [k for k, s in enumerate(symbols) if s.class_name.startswith("clef")
+             and s.class_name not in CLEF_OCTAVE_MARKS]
+    for k, s in enumerate(symbols):
+        if s.class_name not in CLEF_OCTAVE_MARKS:
+            continue
+        x0, y0, x1, y1 = ink_boxes[k]
+        touching = [c for c in clefs if ink_boxes[c][0] <= x1 and x0 <= ink_boxes[c][2]]
+        if touching:
+            gap = [max(ink_boxes[c][1] - y1, y0 - ink_boxes[c][3], 0.0) for c in touching]
+            staff_of[k] = staff_of[touching[int(np.argmin(gap))]]
+
+
 def nearest_staff(staves: list[Staff], boxes: np.ndarray) -> np.ndarray:
     """Index of the staff whose middle line is nearest each box centre (half spaces). -> [N]."""
     if len(staves) == 0 or len(boxes) == 0:
@@ -217,6 +240,7 @@ def reconstruct_structure(
     all_symbols = used + rebuilt
     ink_boxes = np.array([frame.to_ink(s.box) for s in all_symbols], dtype=float).reshape(-1, 4)
     staff_of = nearest_staff(detection.staves, ink_boxes)
+    follow_clefs(all_symbols, ink_boxes, staff_of)
     for n in notes:
         staff_of[n.symbol_index] = n.staff_index
     first_stem = len(used) + len(detection.staves)

@@ -106,6 +106,24 @@ def test_octave_mark_below_a_treble_clef_lowers_every_note(tmp_path):
     assert parsed.parts[0].getElementsByClass("Measure")[0].clef.octaveChange == -1
 
 
+def test_an_octave_mark_nearer_the_next_staff_stays_with_its_clef(tmp_path):
+    # given a tenor line (treble clef, 8 below) over a bass line, the 8 hanging 3-4 spaces
+    # under the tenor staff: nearer the bass staff's middle line than its own
+    page = HandPage(staves=2)
+    page.symbol("clefG", 70, 2.7, w=1.3 * SS, h=8.5 * SS)  # as Verovio's gClef8vb: 3 spaces under the staff
+    page.symbol("clef8", 70, -7.0, w=0.6 * SS, h=1.2 * SS)  # touching the clef's foot
+    page.note(170, 2)  # G on the treble's second line: G3 under the 8
+    page.barline(240, through=2)
+    page.current = 1
+    page.clef("clefF")
+    page.note(170, 6, stem="down")  # F3 on the bass staff's fourth line
+    page.gray[100:381, 40:42] = 0  # the system's left line: two instruments of one system
+    # when the page is read, then the tenor sounds an octave down and the bass is untouched
+    path = score_file(page, tmp_path)
+    parts = music21.converter.parse(str(path)).parts
+    assert [[n.nameWithOctave for n in part.flatten().notes] for part in parts] == [["G3"], ["F3"]]
+
+
 def test_clef_change_mid_staff(tmp_path):
     # given a treble staff that switches to the alto clef: the same middle-line note changes name
     page = HandPage()
