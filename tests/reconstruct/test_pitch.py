@@ -110,7 +110,7 @@ def test_an_octave_mark_nearer_the_next_staff_stays_with_its_clef(tmp_path):
     # given a tenor line (treble clef, 8 below) over a bass line, the 8 hanging 3-4 spaces
     # under the tenor staff: nearer the bass staff's middle line than its own
     page = HandPage(staves=2)
-    page.symbol("clefG", 70, 2.7, w=1.3 * SS, h=8.5 * SS)  # as Verovio's gClef8vb: 3 spaces under the staff
+    page.symbol("clefG", 70, 2.7, w=1.3 * SS, h=8.5 * SS)  # like gClef8vb: 3 spaces under the staff
     page.symbol("clef8", 70, -7.0, w=0.6 * SS, h=1.2 * SS)  # touching the clef's foot
     page.note(170, 2)  # G on the treble's second line: G3 under the 8
     page.barline(240, through=2)
