@@ -77,14 +77,16 @@ class DeepScoresSplit:
     """The pages of one annotation file plus what the load skipped and counted."""
 
     json_path: Path
-    pages: list[PageAnnotations]
+    pages: Sequence[PageAnnotations]  # a list, or the index's lazy IndexedPages (same pages)
     skipped: Counter = field(default_factory=Counter)  # reason -> count (summarised once)
     class_counts_all: Counter = field(default_factory=Counter)  # name -> count before the class filter
     class_names: Optional[tuple[str, ...]] = None  # the class filter; None = every class kept
 
     def summary(self) -> str:
         """One line: pages, annotations, and the skip counts by reason."""
-        n_anns = sum(len(p.class_names) for p in self.pages)
+        n_anns = getattr(self.pages, "num_annotations", None)  # the index knows without reading pages
+        if n_anns is None:
+            n_anns = sum(len(p.class_names) for p in self.pages)
         text = f"{self.json_path.name}: {len(self.pages)} pages, {n_anns} annotations"
         if self.skipped:
             text += "; skipped/fixed: " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
@@ -490,6 +492,7 @@ def load_deepscores(
     images_dir: Optional[str | Path] = None,
     classes: Optional[str | Sequence[str]] = None,
     check_images: bool = True,
+    index: Optional[bool] = None,
 ) -> DeepScoresSplit:
     """Load a DSv2 OBB annotation file and check its page images exist (header only).
 
@@ -498,6 +501,9 @@ def load_deepscores(
         images_dir: folder of the page images; default ``<json dir>/images``.
         classes: a preset name (``"stage2"``) or a list of DSv2 names to keep; None keeps all.
         check_images: read each image header (skip missing/unreadable pages); False trusts the JSON.
+        index: read through the on-disk page index (``dsv2_index``: built once by streaming,
+            memory independent of the file's size, ``.pages`` read lazily); None = for files of
+            ``INDEX_MIN_BYTES`` and more. Same pages, skips and errors either way.
 
     Raises:
         FileNotFoundError: no such annotation file.
@@ -506,9 +512,28 @@ def load_deepscores(
     """
     json_path = Path(json_path)
     images_dir = Path(images_dir) if images_dir is not None else json_path.parent / "images"
-    split = parse_deepscores(_read_json(json_path), json_path, images_dir, classes, check_images)
+    split = _load_indexed(json_path, images_dir, classes, check_images, index)
+    if split is None:
+        split = parse_deepscores(_read_json(json_path), json_path, images_dir, classes, check_images)
     (log.warning if _has_real_skips(split.skipped) else log.info)("DeepScores %s", split.summary())
     return split
+
+
+def _load_indexed(json_path: Path, images_dir: Path, classes, check_images: bool,
+                  index: Optional[bool]) -> Optional[DeepScoresSplit]:
+    """The split through the page index, or None when the plain reader should read the file."""
+    from detector.data import dsv2_index
+
+    if index is False:
+        return None
+    class_filter = resolve_classes(classes) if classes is not None else None  # its error comes first
+    try:
+        size = json_path.stat().st_size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"annotation file not found: {json_path}") from None
+    if not json_path.is_file() or (index is None and size < dsv2_index.INDEX_MIN_BYTES):
+        return None
+    return dsv2_index.load_indexed(json_path, images_dir, class_filter, check_images)
 
 
 def _has_real_skips(skipped: Counter) -> bool:
