@@ -76,9 +76,9 @@ def page_kind(truth: dict, mei_path: Optional[Path]) -> PageKind:
     tags: set[str] = set()
     if mei_path is not None and mei_path.exists():
         tags = {el.tag.replace(MEI_NS, "") for el in ET.parse(mei_path).iter()}
-    parts = defaultdict(int)
+    parts = defaultdict(int)  # staves per part (in one system)
     for staff in truth["staves"]:
-        parts[staff["part"]] += 1
+        parts[staff["part"]] = max(parts[staff["part"]], staff["staff_in_part"] + 1)
     if truth.get("piece", "").startswith("procedural/"):
         return PageKind("procedural", bool(tags & set(TEXT_ELEMENTS)))
     grand = any(n >= 2 for n in parts.values())

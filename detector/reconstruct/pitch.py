@@ -46,6 +46,9 @@ class Clef:
     class_name: str
     octave_change: int = 0  # +1 / -1 for a clef with an 8 above / below (15: +-2)
     line_override: Optional[int] = None  # line read from the box (baritone F, soprano C, ...)
+    # the octave was guessed from how far the box reaches (no clef8/clef15 mark): a vote across
+    # the part's systems may overrule it (reading.py); not part of the clef's identity
+    octave_guessed: bool = field(default=False, compare=False)
 
     @property
     def sign(self) -> str:
@@ -96,7 +99,8 @@ def clef_from_box(class_name: str, bottom: float, top: float, octave_mark: Optio
         octave = -1 if low < below - OCTAVE_OVERSHOOT and high <= above + OCTAVE_OVERSHOOT else (
             1 if high > above + OCTAVE_OVERSHOOT and low >= below - OCTAVE_OVERSHOOT else 0)
     default_line = CLEFS[class_name][1] if class_name in CLEFS else None
-    return Clef(class_name, octave or 0, line if line != default_line else None)
+    return Clef(class_name, octave or 0, line if line != default_line else None,
+                octave_guessed=octave_mark is None and class_name in CLEF_REACH)
 
 
 @dataclass(frozen=True)

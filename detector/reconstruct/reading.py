@@ -8,10 +8,11 @@ length when none is; a whole rest alone in a measure fills it.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from fractions import Fraction
 from typing import Optional, Sequence
 
-from detector.reconstruct.music import AttributeChange, Score, StaffMusic
+from detector.reconstruct.music import AttributeChange, Part, Score, StaffMusic
 from detector.reconstruct.staff_reading import read_staves
 from detector.reconstruct.structure import StructureResult
 from detector.reconstruct.systems import group_parts
@@ -22,6 +23,7 @@ def read_score(structure: StructureResult) -> Score:
     music = read_staves(structure)
     names = [s.class_name for s in structure.symbols]
     parts = group_parts(structure.ink, music, names, structure.ink_boxes)
+    vote_clef_octaves(parts)
     time = next((c.time for s in music for m in s.measures for c in m.items
                  if isinstance(c, AttributeChange) and c.time), None)
     inferred = time is None
@@ -43,6 +45,42 @@ def infer_time_signature(staves: Sequence[StaffMusic]) -> Optional[tuple[int, in
         if beats.denominator == 1 and beats > 0:
             return int(beats), denominator
     return None
+
+
+def vote_clef_octaves(parts: Sequence[Part]) -> None:
+    """A guessed clef octave that the part's other systems outvote is corrected (in place).
+
+    Without a clef8/clef15 mark, an octave clef is told from a plain one by how far its box
+    reaches, and a detector box a half space too long turns one staff an octave off. A part
+    keeps its clef from system to system, so when most of its systems read the same clef at
+    another octave, that staff's notes are moved by the difference. Staves with a clef change
+    inside them, and ties, are left alone.
+    """
+    for part in parts:
+        for slot in range(part.staff_count):
+            staves = [group[slot] for group in part.systems if slot < len(group)]
+            votes = Counter((s.clef.class_name, s.clef.octave_change) for s in staves)
+            for staff in staves:
+                clef = staff.clef
+                changes = [c for m in staff.measures for c in m.items
+                           if isinstance(c, AttributeChange) and c.clef]
+                if not clef.octave_guessed or len(changes) > 1:
+                    continue
+                best = max((oc for (name, oc) in votes if name == clef.class_name),
+                           key=lambda oc: votes[(clef.class_name, oc)])
+                if votes[(clef.class_name, best)] <= votes[(clef.class_name, clef.octave_change)]:
+                    continue
+                _move_octaves(staff, best - clef.octave_change)
+                staff.clef = replace(clef, octave_change=best)
+                for change in changes:
+                    change.clef = staff.clef
+
+
+def _move_octaves(staff: StaffMusic, octaves: int) -> None:
+    """Every pitch of the staff moved by `octaves` (the clef in force was read at the wrong octave)."""
+    for measure in staff.measures:
+        for event in measure.events:
+            event.pitches = [replace(p, octave=p.octave + octaves) for p in event.pitches]
 
 
 def _fill_measure_rests(staves: Sequence[StaffMusic], time: Optional[tuple[int, int]]) -> None:

@@ -133,3 +133,20 @@ def test_clef_change_mid_staff(tmp_path):
     page.note(300, 4, stem="down")
     page.barline(360)
     assert [(n["step"], n["octave"]) for n in xml_notes(score_file(page, tmp_path))] == [("B", 4), ("C", 4)]
+
+
+def test_a_clef_box_too_long_on_one_system_is_outvoted_by_the_others(tmp_path):
+    # given one instrument over three systems, each a G on the second line; on the middle
+    # system the clef's box reaches 3 spaces under the staff, as an octave clef's would
+    page = HandPage(staves=3)
+    for system in range(3):
+        page.current = system
+        if system == 1:
+            page.symbol("clefG", 70, 2.7, w=1.3 * SS, h=8.5 * SS)
+        else:
+            page.clef("clefG")
+        page.note(170, 2)
+        page.barline(240)
+    # when the page is read, then every system keeps the part's treble clef: G4 three times
+    path = score_file(page, tmp_path)
+    assert [(n["step"], n["octave"]) for n in xml_notes(path)] == [("G", 4)] * 3
