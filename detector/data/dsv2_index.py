@@ -376,20 +376,24 @@ def _class_counts(index: DeepScoresIndex, kept: np.ndarray, class_filter) -> tup
     keep_code = np.array([wanted is None or n in wanted for n in index.class_names], dtype=bool)
     per_class = np.zeros(n_classes, dtype=np.int64)
     per_page = np.zeros(len(kept), dtype=np.int64)
-    block = 4096  # pages per step: a few MB of class codes, whatever the file's size
-    for lo in range(0, len(kept), block):
-        pages = kept[lo:lo + block]
+    # steps of about 256k boxes: a few MB of temporaries, whatever the file's size
+    boxes_before = np.cumsum(index.start[kept + 1] - index.start[kept])
+    total = int(boxes_before[-1]) if len(kept) else 0
+    cuts = np.searchsorted(boxes_before, np.arange(1 << 18, total, 1 << 18))
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(kept)]):
+        if hi <= lo:
+            continue
+        pages = kept[lo:hi]
         starts, ends = index.start[pages], index.start[pages + 1]
-        if len(pages) and np.all(starts[1:] == ends[:-1]):  # contiguous pages: one slice
-            codes = np.asarray(index.classes[starts[0]:ends[-1]])
+        if np.all(starts[1:] == ends[:-1]):  # contiguous pages: one read
+            codes = index.classes[starts[0]:ends[-1]]
         else:
-            codes = np.concatenate([index.classes[a:b] for a, b in zip(starts, ends)] or [[]])
-        codes = codes.astype(np.int64)
+            codes = np.concatenate([index.classes[a:b] for a, b in zip(starts, ends)])
         per_class += np.bincount(codes, minlength=n_classes)[:n_classes]
-        cum = np.concatenate([[0], np.cumsum(keep_code[codes])])
+        cum = np.concatenate([[0], np.cumsum(keep_code[codes], dtype=np.int32)])
         lengths = ends - starts
         bounds = np.concatenate([[0], np.cumsum(lengths)])
-        per_page[lo:lo + len(pages)] = cum[bounds[1:]] - cum[bounds[:-1]]
+        per_page[lo:hi] = cum[bounds[1:]] - cum[bounds[:-1]]
     return per_class, per_page
 
 

@@ -20,13 +20,20 @@ DESCRIPTION = "Per-class counts and box sizes of a DSv2-format annotation file."
 
 
 def box_sizes_by_class(split: DeepScoresSplit) -> dict[str, np.ndarray]:
-    """Class name -> ``[N, 2]`` widths and heights (page pixels) of its boxes."""
-    sizes: dict[str, list] = defaultdict(list)
+    """Class name -> ``[N, 2]`` widths and heights (page pixels) of its boxes.
+
+    Pages are read one at a time (the index reads them lazily) and kept as 10 bytes a box
+    (float32 width and height, int16 class), not as one Python object per box.
+    """
+    code_of: dict[str, int] = defaultdict(lambda: len(code_of))
+    sizes, codes = [], []
     for page in split.pages:
-        wh = page.boxes[:, 2:] - page.boxes[:, :2]  # [N, 2]
-        for name, row in zip(page.class_names, wh):
-            sizes[name].append(row)
-    return {name: np.asarray(rows, dtype=np.float64).reshape(-1, 2) for name, rows in sizes.items()}
+        sizes.append(page.boxes[:, 2:] - page.boxes[:, :2])  # [N, 2] float32
+        codes.append(np.fromiter((code_of[n] for n in page.class_names), np.int16, len(page.class_names)))
+    if not sizes:
+        return {}
+    all_sizes, all_codes = np.concatenate(sizes), np.concatenate(codes)
+    return {name: all_sizes[all_codes == code].astype(np.float64) for name, code in code_of.items()}
 
 
 def format_stats(split: DeepScoresSplit, class_filter: Sequence[str]) -> str:
