@@ -102,6 +102,8 @@ class Part:
     id: str
     staff_count: int
     systems: list[list[StaffMusic]] = field(default_factory=list)  # [system][staff in part]
+    # page number of each system, for page breaks (empty: one page); whole_score.py fills it
+    system_pages: list[int] = field(default_factory=list)
 
     def measure_rows(self) -> list[list[Measure]]:
         """All measures in order: one row per measure, one Measure per staff of the part.

@@ -151,6 +151,18 @@ def _write_change(measure_el: ET.Element, change: AttributeChange, staff_number:
         _clef_element(attributes, change.clef, staff_number if two else None)
 
 
+def system_breaks(part: Part) -> dict[int, str]:
+    """Measure number -> "system" or "page" for the first measure of every system but the first
+    (a page break when ``part.system_pages`` says the system starts another page)."""
+    breaks, number = {}, 1
+    pages = part.system_pages or [0] * len(part.systems)
+    for k, staves in enumerate(part.systems):
+        if k and staves:
+            breaks.setdefault(number, "page" if pages[k] != pages[k - 1] else "system")
+        number += max((len(s.measures) for s in staves), default=0)
+    return breaks
+
+
 def score_to_musicxml(score: Score, title: str = "Recognised score") -> ET.ElementTree:
     """The score as a MusicXML 4.0 partwise tree."""
     root = ET.Element("score-partwise", version="4.0")
@@ -166,8 +178,11 @@ def score_to_musicxml(score: Score, title: str = "Recognised score") -> ET.Eleme
         state = {"fifths": first[0].fifths if first else 0, "time": score.time,
                  "clefs": [s.clef for s in first] or [Clef("clefG")]}
         rows = part.measure_rows()
+        breaks = system_breaks(part)
         for number, row in enumerate(rows or [[Measure()] * part.staff_count], start=1):
             _write_measure(part_el, number, row, part, state, divisions, score)
+            if number in breaks:  # <print> leads the measure: before its attributes and notes
+                part_el[-1].insert(0, ET.Element("print", {f"new-{breaks[number]}": "yes"}))
     ET.indent(root)
     return ET.ElementTree(root)
 

@@ -1,0 +1,198 @@
+"""Many pages -> ONE score: parts that continue across systems and pages.
+
+Each page is read on its own (`read_page`: at the detector's staff-space scale,
+`page_scale.py`), then `assemble_score` strings the pages' systems together in page order:
+
+- **Parts.** The widest system of the piece (the most staves; the first such) sets the
+  parts: one per staff group of it (a staff, or two braced staves: `systems.py`). The staves
+  of every system are then matched to those parts' staves in order (a monotone alignment,
+  so no two parts swap), at a cost of 1 per staff whose clef differs from the clef its part
+  ended the previous system with. So when a system has fewer staves than the widest one (an
+  instrument that rests is left out, as orchestral scores do), each staff goes to the part
+  whose clef it continues. A staff the alignment cannot place starts a new part (no staff
+  is ever lost).
+- **Measures.** A part missing from a system gets empty measures there, and every part of a
+  system is padded to the system's longest staff, so all parts stay in step (one missed
+  barline costs one measure on one system, not a shift of the rest of the piece). Measures
+  are numbered through the whole score.
+- **Key, clef, time.** Clefs and keys are read per system from what is printed there (every
+  system prints them) and written as changes when they differ from what is in force; the
+  time signature, printed only where it starts or changes, is carried from page to page: a
+  page that shows none does not get its own guess, and its whole-measure rests last the
+  carried measure.
+- **Breaks.** Each part records the page of each of its systems: MusicXML gets
+  ``<print new-system="yes">`` and ``<print new-page="yes">`` (`musicxml.py`).
+
+Not handled: instrument names and abbreviations are not read (no text recognition), so two
+parts of equal clefs (two violins) cannot be told apart when one of them is left out of a
+system (the upper one is kept); a staff moving between parts (divisi, a piano's staff
+shared), ossia staves, and a clef or key the detector missed at a system start (the page's
+reading takes what it sees) are not repaired from the previous system.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from detector.model.model_io import DEFAULT_WEIGHTS
+from detector.reconstruct.music import AttributeChange, Measure, Part, Score, StaffMusic
+from detector.reconstruct.page_scale import PageScale, normalise_page, symbols_to_work
+from detector.reconstruct.pipeline import REBUILT_CLASSES, detect_symbols, read_music
+from detector.reconstruct.pitch import Clef
+from detector.reconstruct.reading import _fill_measure_rests
+from detector.reconstruct.symbols import Symbol
+from detector.reconstruct.systems import group_systems
+
+#: Alignment costs: a staff whose clef is not the clef its part ended the previous system
+#: with (a clef change at a system start happens, but seldom on many staves at once), and a
+#: staff left to start a new part (only when no order-keeping match is left for it).
+CLEF_COST = 1.0
+NEW_PART_COST = 20.0
+
+
+@dataclass
+class PageMusic:
+    """One page read: its score, its systems (each a list of staff groups) and its scale."""
+
+    name: str
+    score: Score
+    systems: list[list[list[StaffMusic]]]
+    scale: PageScale = field(default_factory=PageScale)
+    seconds: float = 0.0
+
+
+def read_page(gray: np.ndarray, symbols: Optional[list[Symbol]] = None, weights=None,
+              name: str = "") -> PageMusic:
+    """Read one page at the detector's scale: detect (or take ``symbols``, in page pixels),
+    then staves, structure and music. Nothing of the page's pixels is kept."""
+    started = time.perf_counter()
+    work, scale = normalise_page(gray)
+    if symbols is None:
+        work_symbols = detect_symbols(work, Path(weights) if weights else DEFAULT_WEIGHTS)
+    else:
+        work_symbols = symbols_to_work(symbols, scale)
+    work_symbols = [s for s in work_symbols if s.class_name not in REBUILT_CLASSES]
+    score, structure, used = read_music(work, work_symbols)
+    systems = group_systems(structure.ink, score.staves, [s.class_name for s in used], structure.ink_boxes)
+    return PageMusic(name, score, systems, scale, time.perf_counter() - started)
+
+
+def _last_clef(staff: StaffMusic) -> Clef:
+    """The clef in force at the end of a staff."""
+    clef = staff.clef
+    for measure in staff.measures:
+        for item in measure.items:
+            if isinstance(item, AttributeChange) and item.clef:
+                clef = item.clef
+    return clef
+
+
+def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef]) -> list[Optional[int]]:
+    """Slot (index into ``clefs``, the parts' staves in order) of each staff of a system; None:
+    a staff left over, which starts a new part.
+
+    A dynamic program over (staves, slots), order kept so no two parts swap: a slot may be
+    skipped (its part rests in this system), a staff may be left over (``NEW_PART_COST``),
+    else staff i fills slot j at ``CLEF_COST`` when its clef is not the slot's. Ties prefer the
+    earlier slot (the upper staff).
+    """
+    m, n = len(staves), len(clefs)
+    cost = [[0.0] * (n + 1) for _ in range(m + 1)]
+    step = [["skip"] * (n + 1) for _ in range(m + 1)]
+    for i in range(1, m + 1):
+        cost[i][0], step[i][0] = cost[i - 1][0] + NEW_PART_COST, "new"
+        for j in range(1, n + 1):
+            options = [(cost[i - 1][j - 1] + CLEF_COST * (staves[i - 1].clef != clefs[j - 1]), "match"),
+                       (cost[i][j - 1], "skip"), (cost[i - 1][j] + NEW_PART_COST, "new")]
+            cost[i][j], step[i][j] = min(options, key=lambda o: o[0])
+    out: list[Optional[int]] = [None] * m
+    i, j = m, n
+    while i > 0:
+        if step[i][j] == "match":
+            out[i - 1] = j - 1
+            i, j = i - 1, j - 1
+        elif step[i][j] == "skip":
+            j -= 1
+        else:
+            i -= 1
+    return out
+
+
+def _empty_staff(clef: Clef, fifths: int, measures: int) -> StaffMusic:
+    """A staff of a part that is left out of a system: empty measures, the part's clef and key."""
+    return StaffMusic(index=-1, staff=None, measures=[Measure() for _ in range(measures)], clef=clef,
+                      fifths=fifths)
+
+
+def _carry_time(pages: Sequence[PageMusic]) -> None:
+    """A page that shows no time signature is in the one in force (the last written on an
+    earlier page): its whole-measure rests last that measure, not the page's own guess."""
+    written = None
+    for page in pages:
+        if not page.score.time_inferred:
+            written = page.score.time
+        elif written is not None:
+            _fill_measure_rests(page.score.staves, written)
+
+
+class _Slots:
+    """The parts being built: one slot per staff of each part, with the clef and key it ended
+    its last system with (what the next system's staff is matched against)."""
+
+    def __init__(self, widest: list[list[StaffMusic]]):
+        self.parts = [Part(id=f"P{k + 1}", staff_count=len(g)) for k, g in enumerate(widest)]
+        self.owner = [(k, s) for k, g in enumerate(widest) for s in range(len(g))]  # slot -> (part, staff)
+        self.clefs = [s.clef for g in widest for s in g]
+        self.keys = [s.fifths for g in widest for s in g]
+        self.lengths: list[tuple[int, int]] = []  # (page, measures) of each system so far
+
+    def new_part(self, staff: StaffMusic) -> int:
+        """A one-staff part from ``staff``; empty in the systems before. Returns its slot."""
+        part = Part(id=f"P{len(self.parts) + 1}", staff_count=1)
+        for page_no, count in self.lengths:
+            part.systems.append([_empty_staff(staff.clef, staff.fifths, count)])
+            part.system_pages.append(page_no)
+        self.parts.append(part)
+        self.owner.append((len(self.parts) - 1, 0))
+        self.clefs.append(staff.clef)
+        self.keys.append(staff.fifths)
+        return len(self.owner) - 1
+
+    def add_system(self, page_no: int, staves: list[StaffMusic]) -> None:
+        """Give each staff of a system its slot, fill the slots left out, pad all to one length."""
+        count = max(len(s.measures) for s in staves)
+        slots = match_staves(staves, self.clefs)
+        filled: dict[int, StaffMusic] = {}
+        for staff, slot in zip(staves, slots):
+            filled[self.new_part(staff) if slot is None else slot] = staff
+        rows: dict[int, list] = {}
+        for slot, (k, _) in enumerate(self.owner):
+            staff = filled.get(slot) or _empty_staff(self.clefs[slot], self.keys[slot], count)
+            staff.measures += [Measure() for _ in range(count - len(staff.measures))]
+            self.clefs[slot], self.keys[slot] = _last_clef(staff), staff.fifths
+            rows.setdefault(k, []).append(staff)
+        for k, part in enumerate(self.parts):
+            part.systems.append(rows[k])
+            part.system_pages.append(page_no)
+        self.lengths.append((page_no, count))
+
+
+def assemble_score(pages: Sequence[PageMusic]) -> Score:
+    """One score from the pages in order (see the module docstring for the rules)."""
+    _carry_time(pages)
+    first = pages[0].score if pages else Score(parts=[], staves=[])
+    systems = [(p, [s for g in system for s in g]) for p, page in enumerate(pages)
+               for system in page.systems if system]
+    if not systems:
+        return Score(parts=[], staves=[], time=first.time, time_inferred=first.time_inferred)
+    widest = max((system for page in pages for system in page.systems),
+                 key=lambda system: sum(len(g) for g in system))
+    slots = _Slots(widest)
+    for page_no, staves in systems:
+        slots.add_system(page_no, staves)
+    return Score(parts=slots.parts, staves=[s for _, staves in systems for s in staves],
+                 time=first.time, time_inferred=first.time_inferred)
