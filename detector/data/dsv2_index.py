@@ -159,8 +159,9 @@ class _Col:
         self.dtype = np.dtype(dtype)
         self.width = width
         self.row_bytes = self.dtype.itemsize * width
-        self.length = self.path.stat().st_size // self.row_bytes
-        self._fd: Optional[int] = None
+        # opened now: a rebuild that renames a new index into place later cannot mix files
+        self._fd: Optional[int] = os.open(self.path, os.O_RDONLY)
+        self.length = os.fstat(self._fd).st_size // self.row_bytes
 
     def __len__(self) -> int:
         return self.length
@@ -168,8 +169,12 @@ class _Col:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_fd": None}
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._fd = os.open(self.path, os.O_RDONLY)
+
     def __del__(self) -> None:
-        if self._fd is not None:
+        if getattr(self, "_fd", None) is not None:
             os.close(self._fd)
 
     def _shape(self, n: int) -> tuple:
@@ -180,8 +185,6 @@ class _Col:
         lo, hi = max(int(lo), 0), min(int(hi), self.length)
         out = np.empty(self._shape(max(hi - lo, 0)), dtype=self.dtype)
         if hi > lo:
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDONLY)
             done = os.preadv(self._fd, [out], lo * self.row_bytes)
             if done != out.nbytes:
                 raise OSError(f"{self.path}: short read ({done} of {out.nbytes} bytes); rebuild the index")
@@ -409,15 +412,19 @@ def load_indexed(json_path: Path, images_dir: Path, class_filter: Optional[tuple
 def open_or_build(json_path: Path) -> Optional[DeepScoresIndex]:
     """Open the fresh index of ``json_path``, building it first when missing or stale.
 
-    Returns None when the file must be read by the plain reader (see the module docstring).
+    Readers open under a shared lock and a builder renames under an exclusive one, so an
+    index is never opened half-replaced. Returns None when the file must be read by the
+    plain reader (see the module docstring).
     """
     json_path = Path(json_path)
     folder = index_dir(json_path)
-    meta = _fresh(folder, json_path)
-    if meta is not None:
-        return DeepScoresIndex(folder, meta)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        meta = _fresh(folder, json_path)
+        if meta is not None:
+            return DeepScoresIndex(folder, meta)
+        fcntl.flock(lock, fcntl.LOCK_UN)
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (e.g. torchrun ranks)
         meta = _fresh(folder, json_path)  # another process may have built it meanwhile
         if meta is None:
@@ -425,7 +432,7 @@ def open_or_build(json_path: Path) -> Optional[DeepScoresIndex]:
                 meta = build_index(json_path, folder)
             except StreamFallback:
                 return None
-    return DeepScoresIndex(folder, meta)
+        return DeepScoresIndex(folder, meta)
 
 
 # --------------------------------------------------------------------------- building

@@ -338,3 +338,17 @@ def test_lookup_across_blocks_of_increasing_ids(tmp_path):
     path = write(tmp_path, doc)
     result = same_both_ways(path, check_images=False)
     assert result[2]["annotation_id_not_found"] == 2 and sum(len(p[9]) for p in result[6]) == 12_001
+
+
+def _pages_of(path: str) -> int:
+    return sum(len(p.class_names) for p in load_deepscores(path, index=True, check_images=False).pages)
+
+
+def test_two_processes_building_at_once_agree(sample_copy):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        counts = list(pool.map(_pages_of, [str(sample_copy)] * 4))
+    assert counts == [547] * 4
+    assert sorted(p.name for p in sample_copy.parent.iterdir() if "build" in p.name or "old" in p.name) == []
