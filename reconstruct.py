@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 #: Shown in --help without importing torch (detector.model.model_io.DEFAULT_WEIGHTS).
@@ -25,14 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recognise the music on a score page (detection, staff lines, stems, ledger "
                     "lines, beams, barlines, pitches and rhythm) and write it as MusicXML 4.0. "
                     "Exit status: 0 done, 2 a bad input or output (one line on stderr).")
-    parser.add_argument("page", help="the page image (PNG, JPEG or TIFF, any mode; transparency is "
-                                     "composited on white)")
+    parser.add_argument("page", nargs="+",
+                        help="the page image (PNG, JPEG or TIFF, any mode; transparency is composited on "
+                             "white); or a PDF, a folder of page images, or several of these: read in order "
+                             "into ONE score (parts continue across pages; see --out-dir for one per input)")
     parser.add_argument("--weights", default=None, metavar="CKPT",
                         help=f"detector checkpoint to detect symbols with (default: {DEFAULT_WEIGHTS_TEXT})")
     parser.add_argument("--detections", default=None, metavar="DETS.json",
                         help="use these symbols instead of running the detector: a COCO results list "
                              "(DSv2 category ids) or a DSv2 annotation file holding this page")
-    parser.add_argument("--out", required=True, metavar="score.musicxml", help="MusicXML 4.0 file to write")
+    parser.add_argument("--out", default=None, metavar="score.musicxml", help="MusicXML 4.0 file to write")
+    parser.add_argument("--out-dir", default=None, metavar="DIR",
+                        help="instead of --out: one score per input (a PDF, a folder or an image), written "
+                             "as DIR/<input name>.musicxml; an existing one is kept unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help="with --out-dir: read again the inputs whose result exists")
+    parser.add_argument("--midi", action="store_true",
+                        help="also write MIDI beside each MusicXML (.mid; music21 converts the MusicXML)")
     parser.add_argument("--overlay", default=None, metavar="out.png",
                         help="also write the page with staves, barlines, stems and each note's pitch drawn "
                              "on it")
@@ -93,7 +103,10 @@ def choose_device(device: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, check inputs and outputs, reconstruct; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.out) == bool(args.out_dir):
+        parser.error("give --out FILE (one score) or --out-dir DIR (one score per input)")
     try:
         choose_device(args.device)
     except RuntimeError as err:
@@ -104,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     from detector.reconstruct.pipeline import ReconstructError, reconstruct_page
     from detector.writable import NotWritableError, check_writable_file
 
+    if len(args.page) > 1 or args.out_dir or args.midi or Path(args.page[0]).is_dir() \
+            or args.page[0].lower().endswith(".pdf"):
+        return whole_scores(args)  # detector/reconstruct/score_book.py
+    args.page = args.page[0]
     detect_text = (f"reading symbols from {args.detections}" if args.detections else
                    f"detecting symbols with {args.weights or DEFAULT_WEIGHTS_TEXT} (tiled; about a minute "
                    f"on a CPU)")
@@ -125,6 +142,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"done in {time.perf_counter() - started:.1f} s: {args.out}", flush=True)
     return 0
+
+
+def whole_scores(args: argparse.Namespace) -> int:
+    """PDFs, folders, several pages: ``score_book.run_command`` (exit 0, 1 some page failed, 2)."""
+    from detector.reconstruct.page_sources import InputError
+    from detector.reconstruct.pipeline import ReconstructError
+    from detector.reconstruct.score_book import run_command
+
+    if args.overlay or args.json:
+        print("reconstruct.py: error: --overlay and --json are for one page image", file=sys.stderr)
+        return 2
+    try:
+        return run_command(args.page, args.out, args.out_dir, force=args.force, weights=args.weights,
+                           detections=args.detections, midi=args.midi)
+    except (ReconstructError, InputError, OSError) as err:
+        print(f"reconstruct.py: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
