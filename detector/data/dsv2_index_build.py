@@ -538,7 +538,7 @@ class _Builder:
             if (previous is not None and chunk[0] <= previous) or np.any(chunk[1:] <= chunk[:-1]):
                 break
             previous = chunk[-1]
-            fences.append(chunk[::_BLOCK])
+            fences.append(chunk[::_BLOCK].copy())  # a copy: a view would keep the whole chunk alive
         else:
             return "fences", np.concatenate(fences) if fences else np.zeros(0, dtype=np.int64), keys
         all_keys = keys.range(0, n_rows)
