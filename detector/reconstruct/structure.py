@@ -53,6 +53,7 @@ class StructureResult:
     # [N, 4]: the boxes of ``symbols`` in the ink frame
     ink_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     staff_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # [N] staff index, -1: none
+    rules: EngravingRules = field(default_factory=EngravingRules)  # the thresholds used; the music step's too
 
     @property
     def staves(self) -> list[Staff]:
@@ -114,7 +115,8 @@ def place_noteheads(
             skipped["notehead below score threshold"] += 1
             continue
         box = frame.to_ink(s.box)
-        candidates = locate_candidates(staves, 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3]))
+        candidates = locate_candidates(staves, 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3]),
+                                       rules.notehead_max_outside_sp)
         if not candidates:
             skipped["notehead on no staff"] += 1
             continue
@@ -164,6 +166,33 @@ def follow_clefs(symbols: Sequence[Symbol], ink_boxes: np.ndarray, staff_of: np.
             staff_of[k] = staff_of[touching[int(np.argmin(gap))]]
 
 
+#: Rests drawn as a block (whole, half, double whole, multi-bar): an articulation above or
+#: below the staff (a down-bow, a tenuto, a fermata's bar) has the same dark rectangle.
+BLOCK_RESTS = ("restWhole", "restHalf", "restDoubleWhole", "restHBar")
+
+
+def articulations_read_as_rests(symbols: Sequence[Symbol], frame: BoxFrame, staves: list[Staff],
+                                skipped: Counter) -> set[int]:
+    """Indices of block rests that lie wholly outside their staff: articulations, not rests.
+
+    A block rest hangs from a staff line (a voice's shifted rest from the top or bottom line)
+    so its box always reaches into the staff; a down-bow or a tenuto above the notes does not.
+    """
+    rests = [k for k, s in enumerate(symbols) if s.class_name in BLOCK_RESTS]
+    if not rests:
+        return set()
+    boxes = np.array([frame.to_ink(symbols[k].box) for k in rests], dtype=float).reshape(-1, 4)
+    owners = nearest_staff(staves, boxes)
+    out = set()
+    for k, box, owner in zip(rests, boxes, owners):
+        cx = 0.5 * (box[0] + box[2])
+        low, high = (float(staves[owner].position(cx, y)) for y in (box[3], box[1]))
+        if low > 8.5 or high < -0.5:
+            out.add(k)
+    skipped["block rest outside its staff (an articulation)"] += len(out)
+    return out
+
+
 def nearest_staff(staves: list[Staff], boxes: np.ndarray) -> np.ndarray:
     """Index of the staff whose middle line is nearest each box centre (half spaces). -> [N]."""
     if len(staves) == 0 or len(boxes) == 0:
@@ -201,7 +230,8 @@ def reconstruct_structure(
         gray: ``[H, W] uint8`` page, ink dark, paper white.
         symbols: the page's detections (or ground truth); noteheads drive the rebuild.
             Input ``stem``/``ledgerLine``/``staff`` symbols are replaced by the rebuilt ones.
-        rules: engraving priors (defaults: Behind Bars / SMuFL values).
+        rules: every threshold of reconstruction (defaults: Behind Bars / SMuFL values and the
+            values tuned on synthetic pages); kept in the result for the music step.
         min_notehead_score: detector noteheads below this are not used.
         staves: the page's staves when already known (a hand-drawn test page); found in the ink otherwise.
     """
@@ -209,15 +239,15 @@ def reconstruct_structure(
     t0 = time.perf_counter()
     ink = binarize(gray)
     t1 = time.perf_counter()
-    detection = detect_staves(gray, ink) if staves is None else StaffDetection(
+    detection = detect_staves(gray, ink, rules=rules) if staves is None else StaffDetection(
         sorted(staves, key=lambda s: float(np.mean(s.line_ys[2]))), "" if staves else "no staves given")
     t2 = time.perf_counter()
     kept = [s for s in symbols if s.class_name not in REPLACED_CLASSES]
     if not detection.staves:
         seconds = {"binarize": t1 - t0, "staves": t2 - t1}
         return StructureResult(detection, BoxFrame(), [], [], [], kept, Counter(), seconds, ink,
-                               boxes_of(kept), np.full(len(kept), -1))
-    frame = estimate_box_frame(detection.staves, kept)
+                               boxes_of(kept), np.full(len(kept), -1), rules)
+    frame = estimate_box_frame(detection.staves, kept, rules)
     notes, skipped = place_noteheads(gray, detection.staves, kept, frame, rules, min_notehead_score)
     t3 = time.perf_counter()
     stems = rebuild_stems(gray, ink, detection.staves, [n for n in notes if has_stem(n.class_name)], rules)
@@ -227,10 +257,12 @@ def reconstruct_structure(
     ledgers = rebuild_ledger_lines(gray, detection.staves, notes, rules)
     t4 = time.perf_counter()
     placed = {n.symbol_index for n in notes}
-    # noteheads that are not notes leave the page's music (and its COCO output) here
+    not_rests = articulations_read_as_rests(kept, frame, detection.staves, skipped)
+    # noteheads that are not notes, and block rests that are not rests, leave the page's
+    # music (and its COCO output) here
     index_map, used = {}, []
     for k, s in enumerate(kept):
-        if not is_notehead(s.class_name) or k in placed:
+        if (not is_notehead(s.class_name) or k in placed) and k not in not_rests:
             index_map[k] = len(used)
             used.append(s)
     for n in notes:
@@ -253,4 +285,4 @@ def reconstruct_structure(
         staff_of[len(used) + k] = k
     seconds = {"binarize": t1 - t0, "staves": t2 - t1, "noteheads": t3 - t2, "stems+ledgers": t4 - t3}
     return StructureResult(detection, frame, notes, stems, ledgers, all_symbols, skipped, seconds, ink,
-                           ink_boxes, staff_of)
+                           ink_boxes, staff_of, rules)

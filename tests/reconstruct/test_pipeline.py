@@ -45,6 +45,23 @@ def test_real_dsv2_page_becomes_a_score_music21_reads(sample_outputs):
     assert verovio.toolkit().loadData((out / "score.musicxml").read_text())
 
 
+def test_real_page_from_the_shipped_models_detections_reads_as_printed(dsv2_sample_image, tmp_path):
+    # given what the shipped model v2 detects on the real page (tests/fixtures/detections),
+    # with its mistakes: a down-bow mark boxed as a whole rest, clef boxes a few pixels off
+    detections = REPO_ROOT / "tests" / "fixtures" / "detections" / "dsv2_sample_default_v2.json"
+    out = tmp_path / "score.musicxml"
+    result = reconstruct_page(dsv2_sample_image, detections=detections, out_xml=out, log=lambda _: None)
+    # then no articulation became a rest: every rest of the page lies in its staff
+    assert result.structure.skipped["block rest outside its staff (an articulation)"] >= 1
+    parsed = music21.converter.parse(str(out))
+    assert len(parsed.parts) == 6
+    # the key signature is read the same on every staff (3 flats), so printed A-flats stay flat
+    assert {m.keySignature.sharps for p in parsed.parts for m in p.getElementsByClass("Measure")[:1]} == {-3}
+    # and every one of the 60 staff-bars fills its 4/4 (the down-bow once made one hold 8 beats)
+    bars = [m.duration.quarterLength for p in parsed.parts for m in p.getElementsByClass("Measure")]
+    assert len(bars) == 60 and all(q == 4.0 for q in bars)
+
+
 def test_real_page_outputs_overlay_and_symbols(sample_outputs):
     result, out = sample_outputs
     overlay = Image.open(out / "overlay.png")

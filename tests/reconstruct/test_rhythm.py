@@ -121,3 +121,19 @@ def test_triplet_eighths_under_a_tuplet_number(tmp_path):
     path = score_file(page, tmp_path)
     durations = [d for _, d in music21_notes(path)]
     assert np.allclose(durations, [1 / 3, 1 / 3, 1 / 3, 1.0])
+
+
+def test_a_bowing_mark_above_the_staff_is_not_a_whole_rest(tmp_path):
+    # given a 4/4 bar of four quarters with a down-bow mark above the staff that a detector
+    # boxed as a whole rest (a dark block a space above the top line)
+    page = HandPage()
+    page.clef("clefG")
+    page.time(115, 4, 4)
+    for k, position in enumerate([2, 3, 4, 5]):
+        page.note(180 + 60 * k, position, stem="up" if position < 4 else "down")
+    page.symbol("restWhole", 180, 10.6, w=1.2 * SS, h=0.7 * SS)
+    page.gray[int(page.y(11.3)):int(page.y(10.0)), 168:192] = 0
+    page.barline(430)
+    # then the bar holds its four quarters and no rest
+    notes = xml_notes(score_file(page, tmp_path))
+    assert [n["rest"] for n in notes] == [False] * 4
