@@ -185,7 +185,8 @@ class _MeiReader:
 
 def read_mei_events(mei: str) -> tuple[list[_Event], ET.Element]:
     """All notes and rests of a page's MEI, in document order, and the parsed root."""
-    root = ET.fromstring(mei)
+    # a corpus file with a mis-decoded byte leaves lone surrogates that no XML parser takes
+    root = ET.fromstring(mei.encode("utf-8", "replace"))
     reader = _MeiReader()
     for score in root.iter(f"{MEI_NS}score"):
         reader.walk(score)

@@ -352,7 +352,8 @@ def add_text(mei: str, plan: TextPlan, rng: np.random.Generator) -> str:
     """``mei`` with the text of ``plan`` added (ids of existing elements unchanged)."""
     ET.register_namespace("", MEI_URI)
     ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
-    root = ET.fromstring(mei)
+    # a corpus file with a mis-decoded byte leaves lone surrogates that no XML parser takes
+    root = ET.fromstring(mei.encode("utf-8", "replace"))
     _mark_chord_notes(root)
     writer = _Writer(root, rng)
     if writer.staff_ns:
