@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", default=None, metavar="symbols.json",
                         help="also write every symbol (detected and rebuilt) and the recognised notes as "
                              "JSON")
+    parser.add_argument("--html", default=None, metavar="report.html",
+                        help="also write a self-contained HTML report: each system of the scan with its "
+                             "detections above the same system engraved from the recognised music, doubtful "
+                             "bars marked on both (one page image for now)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where the detector runs (default: auto: cuda when available)")
     return parser
@@ -129,13 +133,18 @@ def main(argv: list[str] | None = None) -> int:
         options["device"] = args.device
     started = time.perf_counter()
     try:
-        for output in (args.out, args.overlay, args.json):
+        for output in (args.out, args.overlay, args.json, args.html):
             if output:  # before the slow stages: an unwritable place fails at once
                 check_writable_file(output)
         print(f"[{'image':>9}] ...     {STAGE_STARTS['image']} {args.page}", flush=True)
-        reconstruct_page(args.page, weights=args.weights, detections=args.detections, out_xml=args.out,
-                         overlay_png=args.overlay, symbols_json=args.json,
-                         log=stage_logger(detect_text, lambda line: print(line, flush=True)), **options)
+        result = reconstruct_page(args.page, weights=args.weights, detections=args.detections,
+                                  out_xml=args.out, overlay_png=args.overlay, symbols_json=args.json,
+                                  log=stage_logger(detect_text, lambda line: print(line, flush=True)),
+                                  **options)
+        if args.html:  # detector/reconstruct/report_html.py
+            from detector.reconstruct.report_html import report_page, write_html_report
+
+            write_html_report([report_page(args.page, result)], args.html, title=f"Recognised: {args.page}")
     except (ReconstructError, ImageReadError, CheckpointError, NotWritableError, FileNotFoundError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"reconstruct.py: error: {message}", file=sys.stderr)
@@ -150,8 +159,8 @@ def whole_scores(args: argparse.Namespace) -> int:
     from detector.reconstruct.pipeline import ReconstructError
     from detector.reconstruct.score_book import run_command
 
-    if args.overlay or args.json:
-        print("reconstruct.py: error: --overlay and --json are for one page image", file=sys.stderr)
+    if args.overlay or args.json or args.html:
+        print("reconstruct.py: error: --overlay, --json and --html are for one page image", file=sys.stderr)
         return 2
     try:
         return run_command(args.page, args.out, args.out_dir, force=args.force, weights=args.weights,

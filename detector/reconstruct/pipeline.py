@@ -18,6 +18,7 @@ import numpy as np
 from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model
 
 from detector.data.deepscores import load_page_image, parse_deepscores
+from detector.reconstruct.doubts import LOW_SCORE_FLOOR
 from detector.reconstruct.music import Score
 from detector.reconstruct.music_overlay import draw_music_overlay
 from detector.reconstruct.musicxml import write_musicxml
@@ -45,6 +46,8 @@ class PageResult:
     structure: StructureResult
     symbols: list[Symbol]  # what the music was read from: event.head_ids index this list
     seconds: dict = field(default_factory=dict)
+    detected: list[Symbol] = field(default_factory=list)  # the page's input symbols (input frame)
+    low_confidence: list[Symbol] = field(default_factory=list)  # under the threshold: not read, only reported
 
 
 def read_music(gray: np.ndarray, symbols: list[Symbol]) -> tuple[Score, StructureResult, list[Symbol]]:
@@ -87,8 +90,12 @@ def read_detections(path: Path, image_path: Path) -> list[Symbol]:
     raise ReconstructError(f"{path}: expected a COCO results list or a DSv2 annotation file")
 
 
-def detect_symbols(gray: np.ndarray, weights: Path) -> list[Symbol]:
-    """Tiled detection over the whole page with the checkpoint's own config."""
+def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] = None) -> list[Symbol]:
+    """Tiled detection over the whole page with the checkpoint's own config.
+
+    ``low``, when given, receives the detections under the operating threshold but above
+    ``doubts.LOW_SCORE_FLOOR`` (``low_confidence_symbols``), for the report to show.
+    """
     if not weights.exists():
         raise ReconstructError(missing_weights_message(weights))
     import torch
@@ -100,7 +107,20 @@ def detect_symbols(gray: np.ndarray, weights: Path) -> list[Symbol]:
         model, cfg, class_names = load_model(weights, device=device)
     except CheckpointError as err:
         raise ReconstructError(f"{err}; {missing_weights_message(weights).split(': ', 1)[1]}") from None
-    return confident_symbols(detect_pages(model, [gray], cfg.model, device)[0], class_names, cfg.eval.score_thresh)
+    detections = detect_pages(model, [gray], cfg.model, device)[0]
+    if low is not None:
+        low.extend(low_confidence_symbols(detections, class_names, cfg.eval.score_thresh))
+    return confident_symbols(detections, class_names, cfg.eval.score_thresh)
+
+
+def low_confidence_symbols(detections: dict, class_names: list[str], score_thresh: float,
+                           floor: float = LOW_SCORE_FLOOR) -> list[Symbol]:
+    """Detections in [floor, score_thresh) that no better box of any class covers: doubtful
+    places for the report (``doubts.py``), never read into the music."""
+    keep = detections["scores"] >= floor
+    kept = one_box_per_symbol({key: value[keep] for key, value in detections.items()})
+    low = kept["scores"] < score_thresh
+    return symbols_from_detections({key: value[low] for key, value in kept.items()}, class_names)
 
 
 def confident_symbols(detections: dict, class_names: list[str], score_thresh: float) -> list[Symbol]:
@@ -165,11 +185,12 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
     gray = load_page_image(image_path)
     stage("image", t, f"{gray.shape[1]}x{gray.shape[0]} px")
     t = time.perf_counter()
+    low: list[Symbol] = []
     if detections is not None:
         symbols = read_detections(Path(detections), image_path)
         source = f"from {detections}"
     else:
-        symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS)
+        symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS, low=low)
         source = f"detected with {weights or DEFAULT_WEIGHTS}"
     symbols = [s for s in symbols if s.class_name not in REBUILT_CLASSES]
     stage("symbols", t, f"{len(symbols)} symbols {source}")
@@ -193,7 +214,7 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
     if symbols_json:
         written.append(str(write_symbols_json(structure, score, symbols_json)))
     stage("output", t, ", ".join(written) or "nothing asked")
-    return PageResult(score, structure, used, seconds)
+    return PageResult(score, structure, used, seconds, detected=symbols, low_confidence=low)
 
 
 def write_symbols_json(structure: StructureResult, score: Score, path: str | Path) -> Path:
