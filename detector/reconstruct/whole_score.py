@@ -9,8 +9,7 @@ Each page is read on its own (`read_page`: at the detector's staff-space scale,
   so no two parts swap), at a cost of 1 per staff whose clef differs from the clef its part
   ended the previous system with. So when a system has fewer staves than the widest one (an
   instrument that rests is left out, as orchestral scores do), each staff goes to the part
-  whose clef it continues. A staff the alignment cannot place starts a new part (no staff
-  is ever lost).
+  whose clef it continues. No system has more staves than the widest, so no staff is lost.
 - **Measures.** A part missing from a system gets empty measures there, and every part of a
   system is padded to the system's longest staff, so all parts stay in step (one missed
   barline costs one measure on one system, not a shift of the rest of the piece). Measures
@@ -47,11 +46,9 @@ from detector.reconstruct.reading import _fill_measure_rests
 from detector.reconstruct.symbols import Symbol
 from detector.reconstruct.systems import group_systems
 
-#: Alignment costs: a staff whose clef is not the clef its part ended the previous system
-#: with (a clef change at a system start happens, but seldom on many staves at once), and a
-#: staff left to start a new part (only when no order-keeping match is left for it).
+#: Alignment cost of a staff whose clef is not the clef its part ended the previous system
+#: with (a clef change at a system start happens, but seldom on many staves at once).
 CLEF_COST = 1.0
-NEW_PART_COST = 20.0
 
 
 @dataclass
@@ -91,34 +88,29 @@ def _last_clef(staff: StaffMusic) -> Clef:
     return clef
 
 
-def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef]) -> list[Optional[int]]:
-    """Slot (index into ``clefs``, the parts' staves in order) of each staff of a system; None:
-    a staff left over, which starts a new part.
+def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef]) -> list[int]:
+    """Slot (index into ``clefs``, the parts' staves in order) of each staff of a system, which
+    has no more staves than there are slots.
 
     A dynamic program over (staves, slots), order kept so no two parts swap: a slot may be
-    skipped (its part rests in this system), a staff may be left over (``NEW_PART_COST``),
-    else staff i fills slot j at ``CLEF_COST`` when its clef is not the slot's. Ties prefer the
-    earlier slot (the upper staff).
+    skipped (its part rests in this system), else staff i fills slot j at ``CLEF_COST`` when
+    its clef is not the slot's. Ties prefer the earlier slot (the upper staff).
     """
     m, n = len(staves), len(clefs)
-    cost = [[0.0] * (n + 1) for _ in range(m + 1)]
-    step = [["skip"] * (n + 1) for _ in range(m + 1)]
+    if m > n:
+        raise ValueError(f"{m} staves for {n} slots: the widest system sets the slots")
+    inf = float("inf")
+    cost = [[0.0] * (n + 1)] + [[inf] * (n + 1) for _ in range(m)]
+    matched = [[False] * (n + 1) for _ in range(m + 1)]
     for i in range(1, m + 1):
-        cost[i][0], step[i][0] = cost[i - 1][0] + NEW_PART_COST, "new"
-        for j in range(1, n + 1):
-            options = [(cost[i - 1][j - 1] + CLEF_COST * (staves[i - 1].clef != clefs[j - 1]), "match"),
-                       (cost[i][j - 1], "skip"), (cost[i - 1][j] + NEW_PART_COST, "new")]
-            cost[i][j], step[i][j] = min(options, key=lambda o: o[0])
-    out: list[Optional[int]] = [None] * m
-    i, j = m, n
-    while i > 0:
-        if step[i][j] == "match":
-            out[i - 1] = j - 1
-            i, j = i - 1, j - 1
-        elif step[i][j] == "skip":
+        for j in range(i, n + 1):
+            match = cost[i - 1][j - 1] + CLEF_COST * (staves[i - 1].clef != clefs[j - 1])
+            cost[i][j], matched[i][j] = (match, True) if match < cost[i][j - 1] else (cost[i][j - 1], False)
+    out, j = [0] * m, n
+    for i in range(m, 0, -1):
+        while not matched[i][j]:
             j -= 1
-        else:
-            i -= 1
+        out[i - 1], j = j - 1, j - 1
     return out
 
 
@@ -148,27 +140,11 @@ class _Slots:
         self.owner = [(k, s) for k, g in enumerate(widest) for s in range(len(g))]  # slot -> (part, staff)
         self.clefs = [s.clef for g in widest for s in g]
         self.keys = [s.fifths for g in widest for s in g]
-        self.lengths: list[tuple[int, int]] = []  # (page, measures) of each system so far
-
-    def new_part(self, staff: StaffMusic) -> int:
-        """A one-staff part from ``staff``; empty in the systems before. Returns its slot."""
-        part = Part(id=f"P{len(self.parts) + 1}", staff_count=1)
-        for page_no, count in self.lengths:
-            part.systems.append([_empty_staff(staff.clef, staff.fifths, count)])
-            part.system_pages.append(page_no)
-        self.parts.append(part)
-        self.owner.append((len(self.parts) - 1, 0))
-        self.clefs.append(staff.clef)
-        self.keys.append(staff.fifths)
-        return len(self.owner) - 1
 
     def add_system(self, page_no: int, staves: list[StaffMusic]) -> None:
         """Give each staff of a system its slot, fill the slots left out, pad all to one length."""
         count = max(len(s.measures) for s in staves)
-        slots = match_staves(staves, self.clefs)
-        filled: dict[int, StaffMusic] = {}
-        for staff, slot in zip(staves, slots):
-            filled[self.new_part(staff) if slot is None else slot] = staff
+        filled = dict(zip(match_staves(staves, self.clefs), staves))
         rows: dict[int, list] = {}
         for slot, (k, _) in enumerate(self.owner):
             staff = filled.get(slot) or _empty_staff(self.clefs[slot], self.keys[slot], count)
@@ -178,7 +154,6 @@ class _Slots:
         for k, part in enumerate(self.parts):
             part.systems.append(rows[k])
             part.system_pages.append(page_no)
-        self.lengths.append((page_no, count))
 
 
 def assemble_score(pages: Sequence[PageMusic]) -> Score:
