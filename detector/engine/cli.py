@@ -23,9 +23,10 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
     say(f"warning: {message}", warning=True)
 
 
-def resume_command(config: str, overrides: list[str], run_name: Optional[str]) -> str:
+def resume_command(config: str, overrides: list[str], run_name: Optional[str],
+                   debug_grads: bool = False) -> str:
     """The command line that continues this run where it stopped."""
-    args = ["python", "train.py", "--config", config]
+    args = ["python", "train.py", "--config", config] + (["--debug-grads"] if debug_grads else [])
     if overrides:
         args += ["--set", *overrides]
     if run_name:
@@ -65,8 +66,8 @@ def run_training_command(config: str, overrides: list[str], resume: Optional[str
             from pathlib import Path
 
             name = Path(err.checkpoint).parent.parent.name if err.checkpoint else run_name
-            print(f"interrupted: {err}; continue with: {resume_command(config, overrides, name)}",
-                  file=sys.stderr)
+            command = resume_command(config, overrides, name, debug_grads)
+            print(f"interrupted: {err}; continue with: {command}", file=sys.stderr)
             return 130
     except KeyboardInterrupt:  # before the loop (data generation, model building): nothing to save
         print("interrupted before training started: nothing saved", file=sys.stderr)
@@ -75,17 +76,21 @@ def run_training_command(config: str, overrides: list[str], resume: Optional[str
         warnings.showwarning = previous_showwarning
     if os.environ.get("RANK", "0") != "0":
         return 0  # rank 0 reports for all
-    print(summary_line(result), flush=True)
+    print(summary_line(result, cfg.eval.every_epochs), flush=True)
     return 0
 
 
-def summary_line(result: dict) -> str:
+def summary_line(result: dict, val_every_epochs: int = 1) -> str:
     """The ``done: ...`` line: steps, skipped steps, rollbacks, time, folder, checkpoint, validation."""
     val = result.get("val")
     if val and val.get("map") is not None:
         validation = f"validation mAP {val['map']:.4f}, mAP50 {val['map50']:.4f} at step {val['step']}"
+    elif val:
+        validation = "validation mAP n/a"
+    elif val_every_epochs <= 0:
+        validation = "no validation (eval.every_epochs 0)"
     else:
-        validation = "no validation (eval.every_epochs 0)" if not val else "validation mAP n/a"
+        validation = "no validation in this session (none was due, or the evaluation stage is missing)"
     checkpoint = result.get("last_checkpoint") or "none"
     return (f"done: {result['steps']} steps ({result['skipped_steps']} skipped, "
             f"{result['rollbacks']} rollback(s)) in {result['wall_s']:.0f} s; "

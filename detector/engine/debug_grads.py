@@ -145,6 +145,9 @@ class GradDebugger:
         lines = [f"bad step {self.step}: {reason}"]
         lines.append(f"  forward:  {self.first_forward or 'all activations finite'}")
         lines.append(f"  backward: {self.first_backward or 'all output gradients finite'}")
+        if self.first_forward is None and self.first_backward is None and reason.startswith("loss spike"):
+            lines.append("  (a finite spike: nothing non-finite to trace; "
+                         "the gradients below show where it grows)")
         bad_grads = [n for n, v in grads.items() if not math.isfinite(v)]
         if bad_grads:
             examples = ", ".join(bad_grads[:3])

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 LOSSES_FILE = "losses.jsonl"
 EVENTS_FILE = "events.jsonl"
-GUARD_EVENTS = ("nonfinite", "debug_grads", "rollback", "skip_batch", "stop")  # printed on stderr
+GUARD_EVENTS = ("nonfinite", "spike", "debug_grads", "rollback", "skip_batch", "stop")  # printed on stderr
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -333,7 +333,7 @@ class Trainer:
         self._estimate(result)
         if result.action == "stop":
             message = self.guard.stop_message(self.schedule.lr_at(step))
-            self.logger.event(step, "stop", message)
+            self.logger.event(step, "stop", message, quiet=True)  # printed once, as train.py's error line
             raise TrainingDiverged(message)
         if result.action == "rollback":
             step = self._rollback(step, result.reason)
@@ -443,8 +443,9 @@ class Trainer:
     def _on_nonfinite(self, step: int, result: StepResult, reason: str) -> None:
         """Print the event; under --debug-grads name the culprit and dump the step."""
         if self.ctx.is_main:
-            self.logger.event(step, "nonfinite",
-                              f"{reason} (loss {result.loss:.4g}, grad norm {result.grad_norm:.4g})")
+            kind = "spike" if reason.startswith("loss spike") else "nonfinite"
+            values = f"loss {result.loss:.4g}, grad norm {result.grad_norm:.4g}"
+            self.logger.event(step, kind, f"{reason} ({values})")
         if self.debugger and self.ctx.is_main:
             self.debugger.on_nonfinite(step, reason, result.batches, self.optimizer, self.cfg,
                                        self.class_names, result.lr, self.logger)
@@ -468,7 +469,7 @@ class Trainer:
         if state is None:
             message = (f"no checkpoint at or before step {max_step} to roll back to. "
                        + self.guard.stop_message(self.schedule.lr_at(step)))
-            self.logger.event(step, "stop", message)
+            self.logger.event(step, "stop", message, quiet=True)
             raise TrainingDiverged(message)
         lr_scale = self.schedule.lr_scale * self.cfg.guard.lr_factor
         earlier = [b for b in self.guard.state.skip_steps if b >= state["step"]]  # passed again too
@@ -512,6 +513,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         restore_rng(state["rng"])
         self.best_map = state.get("best_map", -1.0)
+        self.last_val = state.get("metrics") or self.last_val  # the done line names it after a resume
         if with_guard and state.get("guard"):
             self.guard.load_state_dict(state["guard"])
 
