@@ -173,7 +173,7 @@ def duration_doubts(score: Score, layouts: Sequence[SystemLayout]) -> list[Doubt
 
     The time in force is the score's, changed by any time signature met on the staff. The
     first bar of the first system and the last bar of the last system may be short (an upbeat
-    and its complement) when every staff of the system agrees on their length.
+    and its complement) when every staff of a system of several staves agrees on their length.
     """
     doubts = []
     for layout in layouts:
@@ -202,7 +202,10 @@ def duration_doubts(score: Score, layouts: Sequence[SystemLayout]) -> list[Doubt
 
 def _upbeat(layout: SystemLayout, layouts: Sequence[SystemLayout], staves: list[StaffMusic], j: int,
             first: Fraction) -> bool:
-    """A short first bar of the page's first system, or last bar of its last, that all staves share."""
+    """A short first bar of the page's first system, or last bar of its last, that all its staves
+    (two or more: on one staff an upbeat and a lost note look the same) share."""
+    if len(staves) < 2:
+        return False
     at_start = layout is layouts[0] and j == 0
     at_end = layout is layouts[-1] and all(j == len(s.measures) - 1 for s in staves)
     if not (at_start or at_end) or first == 0:
