@@ -30,6 +30,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Sequence
 
+from detector.benchmarks.music_scoring import edit_distance
+
 #: MEI elements whose presence makes a page a "text" page (words drawn on it).
 TEXT_ELEMENTS = ("verse", "pgHead", "pgFoot", "tempo", "dir", "harm", "fb", "reh", "fing", "label", "title")
 MEI_NS = "{http://www.music-encoding.org/ns/mei}"
@@ -94,17 +96,6 @@ def page_kind(truth: dict, mei_path: Optional[Path]) -> PageKind:
     return PageKind(kind, bool(tags & set(TEXT_ELEMENTS)))
 
 
-def _edit_distance(a: Sequence, b: Sequence) -> int:
-    """Levenshtein distance between two token sequences."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        current = [i]
-        for j, y in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
 def _tokens(notes: list[tuple]) -> tuple[list[str], list[str]]:
     """(pitch-only, pitch+duration) tokens of (measure, onset, midi or -1, name, duration) in time order."""
     ordered = sorted(notes, key=lambda n: n[:3])
@@ -167,8 +158,8 @@ def score_page(score, symbol_ids: Sequence[Optional[str]], truth: dict) -> PartC
     for part, true_notes in true_parts.items():
         true_pitch, true_full = _tokens(true_notes)
         read_pitch, read_full = _tokens(read_parts.get(part, []))
-        counts.pitch_edits += _edit_distance(read_pitch, true_pitch)
-        counts.full_edits += _edit_distance(read_full, true_full)
+        counts.pitch_edits += edit_distance(read_pitch, true_pitch)
+        counts.full_edits += edit_distance(read_full, true_full)
         counts.true_tokens += len(true_pitch)
     linked = linked_counts(score, symbol_ids, truth)
     counts.pitch_right, counts.pitch_total = linked.pitch_right, linked.pitch_total

@@ -64,7 +64,7 @@ def _true_pitch(note: dict) -> Pitch:
     return Pitch(note["step"], int(note["octave"]), int(note["alter"] or 0))
 
 
-def _edit_distance(a: Sequence, b: Sequence) -> int:
+def edit_distance(a: Sequence, b: Sequence) -> int:
     """Levenshtein distance between two token sequences."""
     previous = list(range(len(b) + 1))
     for i, x in enumerate(a, start=1):
@@ -149,7 +149,7 @@ def score_page(score: Score, symbol_ids: Sequence[Optional[str]], truth: dict) -
         truth_tokens = _tokens([(measure_rank[(s, n["measure"])], n["order"], None if n["rest"] else _true_pitch(n),
                                  Fraction(n["dur_quarters"]).limit_denominator(256)) for n in true_notes if n["staff"] == s])
         pred_tokens = _tokens([(p["measure"], p["order"], p["pitch"], Fraction(p["dur"])) for p in predicted if p["staff"] == s])
-        counts.edits += _edit_distance(pred_tokens, truth_tokens)
+        counts.edits += edit_distance(pred_tokens, truth_tokens)
         counts.true_tokens += len(truth_tokens)
     return counts
 
