@@ -65,7 +65,8 @@ def test_a_wrong_duration_counts_only_in_the_pitch_and_duration_rate():
 
 def test_page_kinds_and_sums():
     piano = {"piece": "corpus/x.mxl",
-             "staves": [{"index": 0, "part": 0, "staff_in_part": 0}, {"index": 1, "part": 0, "staff_in_part": 1}]}
+             "staves": [{"index": 0, "part": 0, "staff_in_part": 0},
+                        {"index": 1, "part": 0, "staff_in_part": 1}]}
     solo_systems = {"piece": "corpus/y.abc",
                     "staves": [{"index": k, "part": 0, "staff_in_part": 0} for k in range(3)]}
     assert page_kind(piano, None).kind == "piano"
