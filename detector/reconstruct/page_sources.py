@@ -3,9 +3,10 @@
 `expand_inputs` turns the command line's inputs into a list of `PageSource`, one per page,
 each loading its page only when asked (a 20-page PDF is never held in memory at once). A PDF
 page is rendered with pypdfium2 (PDFium, installed from PyPI with its own binary) at a
-resolution chosen from the page itself: rendered at `BASE_DPI`, its staff space measured,
-and rendered again at the dpi that puts the staff space at `TARGET_STAFF_SPACE_PX` when it
-is outside the detector's range (a scanned PDF's raster is resampled the same way).
+resolution chosen from the page itself: rendered `BASE_WIDTH_PX` wide (an A4 page at 300 dpi),
+its staff space measured, and rendered again at the scale that puts the staff space at
+`TARGET_STAFF_SPACE_PX` when it is outside the detector's range (the raster of a scanned PDF
+is resampled by PDFium the same way).
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from detector.reconstruct.page_scale import TARGET_STAFF_SPACE_PX, choose_factor
 
 #: Suffixes read as page images; anything else in a folder is ignored.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-#: First rendering of a PDF page: enough to measure a staff space (printed music at 150 dpi
-#: has a staff space of 10-14 px), cheap enough to throw away.
-BASE_DPI = 150.0
-#: Bounds of the chosen resolution (a page without staves stays at BASE_DPI).
-MIN_DPI, MAX_DPI = 72.0, 1200.0
+#: Width of the first rendering of a PDF page, whatever its size in inches: an A4 page at
+#: 300 dpi, where printed music has a staff space of 15-25 px (measured to +-1 px), whereas
+#: at a fixed dpi a small page (a part printed on A5, a PDF made at 600 dpi) would come out
+#: with a staff space too small to measure.
+BASE_WIDTH_PX = 2480
+#: Bounds of the final width (a page without staves stays at BASE_WIDTH_PX).
+MIN_WIDTH_PX, MAX_WIDTH_PX = 600, 12000
 
 
 class InputError(ValueError):
@@ -48,25 +51,27 @@ def natural_key(path: Path) -> list:
 
 def render_pdf_page(pdf_path: Path, index: int, target: float = TARGET_STAFF_SPACE_PX) -> np.ndarray:
     """Page ``index`` (0-based) of a PDF as a gray page whose staff space is in the detector's
-    range (rendered at BASE_DPI, measured, rendered again at the dpi that fits)."""
+    range (rendered BASE_WIDTH_PX wide, measured, rendered again at the scale that fits)."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(pdf_path))
     try:
         page = pdf[index]
-        gray = _render(page, BASE_DPI)
+        scale = BASE_WIDTH_PX / page.get_width()  # pixels per PDF unit (1/72 inch)
+        gray = _render(page, scale)
         factor = choose_factor(measure_staff_space(gray), target)
         if factor != 1.0:
-            gray = _render(page, min(MAX_DPI, max(MIN_DPI, BASE_DPI * factor)))
+            width = min(MAX_WIDTH_PX, max(MIN_WIDTH_PX, BASE_WIDTH_PX * factor))
+            gray = _render(page, width / page.get_width())
         page.close()
     finally:
         pdf.close()
     return gray
 
 
-def _render(page, dpi: float) -> np.ndarray:
-    """The page rendered in gray at ``dpi`` (PDF units are 1/72 inch)."""
-    bitmap = page.render(scale=dpi / 72.0, grayscale=True)
+def _render(page, scale: float) -> np.ndarray:
+    """The page rendered in gray, ``scale`` pixels per PDF unit (1/72 inch: 72 dpi = 1)."""
+    bitmap = page.render(scale=scale, grayscale=True)
     image = bitmap.to_pil().convert("L")
     return np.asarray(image).copy()
 

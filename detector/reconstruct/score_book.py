@@ -157,8 +157,9 @@ def summary(run: ScoreRun) -> str:
 def run_command(inputs: Sequence[str], out: Optional[str], out_dir: Optional[str], force: bool = False,
                 say: Callable[[str], None] = _say, **options) -> int:
     """reconstruct.py's whole-score path: ``--out`` (all inputs are one score's pages) or
-    ``--out-dir`` (one score per input; existing results kept unless ``force``). Exit status: 0 every page read, 1 some page or input
-    failed (the rest written), 2 nothing could be done (one ``error:`` line is raised)."""
+    ``--out-dir`` (one score per input; existing results kept unless ``force``). Exit status:
+    0 every page read, 1 some page or input failed (the rest written); nothing could be done
+    raises ReconstructError or InputError (reconstruct.py: one ``error:`` line, exit 2)."""
     if out_dir:
         runs = reconstruct_batch(inputs, out_dir, force=force, say=say, **options)
     else:  # like the one-page path, --out is written over
