@@ -37,6 +37,7 @@ class NoteEvent:
     measure_rest: bool = False
     tuplet: Optional[tuple[int, int]] = None  # (actual, normal) notes: (3, 2) for a triplet
     voice: int = 1  # MusicXML voice within its staff (1 = the only or the upper voice)
+    ties: dict[int, set[str]] = field(default_factory=dict)  # head symbol index -> {"start", "stop"}
 
     @property
     def is_rest(self) -> bool:

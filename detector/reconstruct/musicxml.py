@@ -79,6 +79,9 @@ def _note_elements(parent: ET.Element, event: NoteEvent, divisions: int, staff_n
             _sub(element, "octave", pitch.octave)
         if not event.grace:
             _sub(note, "duration", duration)
+        ties = sorted(event.ties.get(event.head_ids[k], ())) if pitch is not None else []
+        for kind in reversed(ties):  # "stop" before "start", as MusicXML orders them
+            _sub(note, "tie", type=kind)
         _sub(note, "voice", voice)
         if not event.measure_rest:
             _sub(note, "type", type_name(event.base))
@@ -97,6 +100,10 @@ def _note_elements(parent: ET.Element, event: NoteEvent, divisions: int, staff_n
         if k == 0:
             for level, tag in enumerate(event.beam_tags, start=1):
                 _sub(note, "beam", tag, number=str(level))
+        if ties:
+            notations = _sub(note, "notations")
+            for kind in reversed(ties):
+                _sub(notations, "tied", type=kind)
 
 
 def _write_measure(part_el: ET.Element, number: int, row: list[Measure], part: Part, state: dict,
