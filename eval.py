@@ -11,38 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from detector.cli_args import OneLineArgumentParser, at_least, probability
+
 #: Shown in --help without importing torch (the same paths as detector.evaluation.run's constants).
 DEFAULT_WEIGHTS_TEXT = "weights/default.pt"
 DEFAULT_OUT_TEXT = "runs/eval/<checkpoint or detections name>"
 
 
-def probability(text: str) -> float:
-    """An argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
-
-
-def count(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     """eval.py's arguments (``--help`` answers before torch is imported)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="eval.py",
         description="Score detections on a DeepScoresV2-format split: COCO mAP@[.5:.95], mAP50, mAP75, "
         "AP small/medium, per-class and per-group AP, precision/recall at a score threshold. Writes "
@@ -66,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="operating score threshold in [0, 1] for precision/recall, the overlays and the "
                              "confusion matrix (default: the checkpoint config's eval.score_thresh, 0.5 "
                              "unless set); AP always uses every detection")
-    parser.add_argument("--max-pages", metavar="N", type=count(1),
+    parser.add_argument("--max-pages", metavar="N", type=at_least(1),
                         help="evaluate only the first N pages (default: all)")
-    parser.add_argument("--overlays", metavar="N", type=count(0),
+    parser.add_argument("--overlays", metavar="N", type=at_least(0),
                         help="pages to draw overlays of (default: eval.overlay_pages, 2)")
     parser.add_argument("--device", metavar="DEVICE", default="auto",
                         help="auto, cpu, cuda or cuda:N (default: auto: cuda when available)")

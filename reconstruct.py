@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from detector.cli_args import OneLineArgumentParser
+
 #: Shown in --help without importing torch (detector.model.model_io.DEFAULT_WEIGHTS).
 DEFAULT_WEIGHTS_TEXT = "weights/default.pt"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """reconstruct.py's arguments (``--help`` answers before torch is imported)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="reconstruct.py",
         description="Recognise the music on a score page (detection, staff lines, stems, ledger "
                     "lines, beams, barlines, pitches and rhythm) and write it as MusicXML 4.0. "
