@@ -158,7 +158,7 @@ def bench_page(
     _staff_metrics(gray, result, page_boxes[names == "staff"], totals)
     to_truth_frame = None
     if truth_symbols is not None and result.staves:
-        truth_frame = estimate_box_frame(result.staves, truth_symbols)
+        truth_frame = estimate_box_frame(result.staves, truth_symbols, result.rules)
         to_truth_frame = lambda box: truth_frame.to_boxes(result.frame.to_ink(box))  # noqa: E731
     for cls in SCORED_CLASSES:
         boxes = [s.box if to_truth_frame is None else to_truth_frame(s.box) for s in result.rebuilt(cls)]

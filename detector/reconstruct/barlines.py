@@ -7,11 +7,11 @@ Thin lines close together (double and final barlines) are one barline.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
-MAX_BARLINE_WIDTH_SS = 0.8  # a thick final bar is about 0.5 ss; wider is a symbol or a blob
-MIN_COVER = 0.92  # fraction of the staff height that must be ink (breaks from scanning)
-MERGE_GAP_SS = 1.2  # double and final barlines: lines closer than this are one barline
+from detector.reconstruct.rules import EngravingRules
 
 
 def _covered_columns(ink: np.ndarray, staff) -> np.ndarray:
@@ -42,24 +42,27 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
 
 
-def find_barlines(ink: np.ndarray, staff, blocking_boxes: np.ndarray) -> list[float]:
+def find_barlines(ink: np.ndarray, staff, blocking_boxes: np.ndarray,
+                  rules: Optional[EngravingRules] = None) -> list[float]:
     """x positions (page pixels) of the barlines of one staff, left to right.
 
     blocking_boxes: [N, 4] boxes of everything that is not a barline but may look like one
     where it crosses the staff (stems, noteheads, clefs, ...). A candidate line is dropped
     when it lies within a quarter space of one of them that overlaps the staff vertically.
+    ``rules``: the thresholds (defaults when None).
     """
+    rules = rules or EngravingRules()
     ss = float(staff.staff_space_px)
     cover = _covered_columns(ink, staff)
     top, bottom = float(np.min(staff.line_ys[0])), float(np.max(staff.line_ys[4]))
     xs: list[float] = []
-    for x0, x1 in _runs(cover >= MIN_COVER):
-        if x1 - x0 + 1 > MAX_BARLINE_WIDTH_SS * ss:
+    for x0, x1 in _runs(cover >= rules.barline_min_cover):
+        if x1 - x0 + 1 > rules.max_barline_width_sp * ss:
             continue
         centre = (x0 + x1) / 2.0
-        if _blocked(centre, x0, x1, top, bottom, blocking_boxes, ss):
+        if _blocked(centre, x0, x1, top, bottom, blocking_boxes, rules.barline_clearance_sp * ss):
             continue
-        if xs and centre - xs[-1] <= MERGE_GAP_SS * ss:
+        if xs and centre - xs[-1] <= rules.barline_merge_gap_sp * ss:
             xs[-1] = centre  # keep the right-most line of a double/final barline
             continue
         xs.append(centre)
@@ -67,11 +70,10 @@ def find_barlines(ink: np.ndarray, staff, blocking_boxes: np.ndarray) -> list[fl
 
 
 def _blocked(centre: float, x0: int, x1: int, top: float, bottom: float, boxes: np.ndarray,
-             ss: float) -> bool:
-    """True when a symbol box overlapping the staff vertically sits on this column."""
+             pad: float) -> bool:
+    """True when a symbol box overlapping the staff vertically sits on this column (within ``pad`` px)."""
     if len(boxes) == 0:
         return False
-    pad = 0.25 * ss
     near_x = (boxes[:, 0] - pad <= x1) & (boxes[:, 2] + pad >= x0)
     overlaps_staff = (boxes[:, 1] <= bottom) & (boxes[:, 3] >= top)
     return bool(np.any(near_x & overlaps_staff))

@@ -8,12 +8,11 @@ the dark blobs of noteheads and accidentals that merely sit next to a stem.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
-MIN_BEAM_THICKNESS_SS = 0.3  # beams are 0.5 ss thick, staff lines 0.13, slurs under 0.25
-MAX_BEAM_THICKNESS_SS = 1.5  # thicker than two merged beams: a notehead or a dark blob
-BEAM_SEARCH_SS = 3.6  # up to 4 beams (0.5 + 0.25 spacing each) from the tip
-BEYOND_TIP_SS = 2.6  # some engravers end a stem at the inner beam: the others lie beyond it
+from detector.reconstruct.rules import EngravingRules
 
 
 def _dark_runs(column: np.ndarray) -> list[tuple[int, int]]:
@@ -35,44 +34,48 @@ def _column(ink: np.ndarray, x: float, y0: float, y1: float) -> tuple[np.ndarray
     return ink[top:bottom, xi], top
 
 
-def _bands_beside(ink: np.ndarray, x: float, tip_y: float, direction: int, ss: float) -> list[float]:
+def _bands_beside(ink: np.ndarray, x: float, tip_y: float, direction: int, ss: float,
+                  rules: EngravingRules) -> list[float]:
     """Centres (y) of beam-thick bands in the column at x, from the stem tip inwards.
 
     direction: +1 when the stem goes down from the tip to its notehead (an up-stem), -1 else.
     """
-    lo, hi = (tip_y - BEYOND_TIP_SS * ss, tip_y + BEAM_SEARCH_SS * ss) if direction > 0 else (
-        tip_y - BEAM_SEARCH_SS * ss, tip_y + BEYOND_TIP_SS * ss)
+    lo, hi = (tip_y - rules.beyond_tip_sp * ss, tip_y + rules.beam_search_sp * ss) if direction > 0 else (
+        tip_y - rules.beam_search_sp * ss, tip_y + rules.beyond_tip_sp * ss)
     values, top = _column(ink, x, lo, hi)
     centres = []
     for start, length in _dark_runs(values):
-        if MIN_BEAM_THICKNESS_SS * ss <= length <= MAX_BEAM_THICKNESS_SS * ss:
+        if rules.min_beam_thickness_sp * ss <= length <= rules.max_beam_thickness_sp * ss:
             # two beams merged by blur count as two when the band is thick enough
-            n = max(1, int(round(length / (0.75 * ss)))) if length > 0.9 * ss else 1
+            merged = length > rules.merged_beams_sp * ss
+            n = max(1, int(round(length / (rules.beam_pitch_sp * ss)))) if merged else 1
             centres.extend([top + start + length * (k + 0.5) / n for k in range(n)])
     return centres
 
 
 def count_beams(ink: np.ndarray, stem_x: float, tip_y: float, direction: int, ss: float,
-                stop_y: float | None = None) -> int:
+                stop_y: float | None = None, rules: Optional[EngravingRules] = None) -> int:
     """How many beams leave the stem at (stem_x, tip_y).
 
     Looks at columns 0.45 and 0.9 staff space to each side of the stem; a band counts when it
     appears in both columns of one side at about the same height (a beam continues sideways,
     sloping by at most about 0.5 ss per space). `stop_y` bounds the search before the
-    notehead so a notehead next to the stem is never read as a beam.
+    notehead so a notehead next to the stem is never read as a beam. ``rules``: the
+    thresholds (defaults when None).
     """
+    rules = rules or EngravingRules()
     best = 0
     for side in (-1.0, 1.0):
-        near = _bands_beside(ink, stem_x + side * 0.45 * ss, tip_y, direction, ss)
-        far = _bands_beside(ink, stem_x + side * 0.9 * ss, tip_y, direction, ss)
+        near = _bands_beside(ink, stem_x + side * rules.beam_column_near_sp * ss, tip_y, direction, ss, rules)
+        far = _bands_beside(ink, stem_x + side * rules.beam_column_far_sp * ss, tip_y, direction, ss, rules)
         if stop_y is not None:
             near = [c for c in near if (c < stop_y if direction > 0 else c > stop_y)]
-        matched = [c for c in near if any(abs(c - f) <= 0.45 * ss for f in far)]
-        best = max(best, len(_stack_at_tip(matched, tip_y, ss)))
+        matched = [c for c in near if any(abs(c - f) <= rules.beam_slope_tolerance_sp * ss for f in far)]
+        best = max(best, len(_stack_at_tip(matched, tip_y, ss, rules)))
     return best
 
 
-def _stack_at_tip(centres: list[float], tip_y: float, ss: float) -> list[float]:
+def _stack_at_tip(centres: list[float], tip_y: float, ss: float, rules: EngravingRules) -> list[float]:
     """The beams that touch the tip: the band nearest to it and its neighbours 0.75 ss apart.
 
     Bands farther on (a slur, an articulation, another staff's symbol) are not beams of this stem.
@@ -81,23 +84,24 @@ def _stack_at_tip(centres: list[float], tip_y: float, ss: float) -> list[float]:
         return []
     centres = sorted(centres)
     start = min(range(len(centres)), key=lambda k: abs(centres[k] - tip_y))
-    if abs(centres[start] - tip_y) > 1.0 * ss:
+    if abs(centres[start] - tip_y) > rules.beam_tip_reach_sp * ss:
         return []
     lo = hi = start
-    while lo > 0 and centres[lo] - centres[lo - 1] <= 1.1 * ss:
+    while lo > 0 and centres[lo] - centres[lo - 1] <= rules.beam_stack_gap_sp * ss:
         lo -= 1
-    while hi + 1 < len(centres) and centres[hi + 1] - centres[hi] <= 1.1 * ss:
+    while hi + 1 < len(centres) and centres[hi + 1] - centres[hi] <= rules.beam_stack_gap_sp * ss:
         hi += 1
     return centres[lo:hi + 1]
 
 
 def beam_connects(ink: np.ndarray, tip_a: tuple[float, float], tip_b: tuple[float, float],
-                  ss: float, min_dark: float = 0.85) -> bool:
+                  ss: float, rules: Optional[EngravingRules] = None) -> bool:
     """True when ink runs along the straight line between two stem tips (the outer beam).
 
     Each sample along the line may be matched within +-0.3 ss vertically, for the tips are
     found to a pixel or two and the beam is 0.5 ss thick.
     """
+    rules = rules or EngravingRules()
     (xa, ya), (xb, yb) = tip_a, tip_b
     if xb - xa < 1:
         return False
@@ -106,10 +110,10 @@ def beam_connects(ink: np.ndarray, tip_a: tuple[float, float], tip_b: tuple[floa
     if len(xs) == 0:
         return True
     ys = ya + (yb - ya) * (xs - xa) / (xb - xa)
-    reach = max(1, int(round(0.3 * ss)))
+    reach = max(1, int(round(rules.beam_connect_reach_sp * ss)))
     hits = 0
     for x, y in zip(xs, ys):
         y0, y1 = max(0, int(round(y)) - reach), min(h, int(round(y)) + reach + 1)
         if 0 <= x < w and y1 > y0 and ink[y0:y1, x].any():
             hits += 1
-    return hits >= min_dark * len(xs)
+    return hits >= rules.beam_connect_share * len(xs)

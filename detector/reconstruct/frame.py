@@ -11,14 +11,13 @@ offset. Fitted as ``dy = a + b * y`` (robust); synthetic pages come out at ~0.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
+from detector.reconstruct.rules import EngravingRules
 from detector.reconstruct.staff import Staff, locate
 from detector.reconstruct.symbols import Symbol, is_notehead
-
-MIN_NOTEHEADS = 5
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,23 @@ class BoxFrame:
         return (float(x0), float(y0 - dy), float(x1), float(y1 - dy))
 
 
-def estimate_box_frame(staves: list[Staff], symbols: Sequence[Symbol]) -> BoxFrame:
+def estimate_box_frame(staves: list[Staff], symbols: Sequence[Symbol],
+                       rules: Optional[EngravingRules] = None) -> BoxFrame:
     """Fit the annotation offset from the noteheads' residuals to the staff grid."""
+    rules = rules or EngravingRules()
+    reach = rules.frame_position_reach_hs
     ys, resid = [], []
     for s in symbols:
         if not is_notehead(s.class_name):
             continue
         cx, cy = s.center
-        loc = locate(staves, cx, cy)
-        if loc is None or not -12 <= loc.position <= 20:
+        loc = locate(staves, cx, cy, rules.notehead_max_outside_sp)
+        if loc is None or not -reach <= loc.position <= 8 + reach:
             continue
         staff = staves[loc.staff_index]
         ys.append(cy)
         resid.append(cy - float(staff.y_of_position(round(loc.position), cx)))
-    if len(ys) < MIN_NOTEHEADS:
+    if len(ys) < rules.frame_min_noteheads:
         return BoxFrame()
     ys_arr, res_arr = np.array(ys), np.array(resid)
     keep = np.ones(len(ys_arr), dtype=bool)
@@ -69,7 +71,8 @@ def estimate_box_frame(staves: list[Staff], symbols: Sequence[Symbol]) -> BoxFra
         else:
             coef = np.array([0.0, np.median(res_arr[keep])])
         err = np.abs(np.polyval(coef, ys_arr) - res_arr)
-        keep = err <= max(0.5, 3.0 * 1.4826 * float(np.median(err)))
-        if keep.sum() < MIN_NOTEHEADS:
+        # 1.4826 * median: the robust sigma; half a pixel: the boxes' own rounding
+        keep = err <= max(0.5, rules.outlier_sigmas * 1.4826 * float(np.median(err)))
+        if keep.sum() < rules.frame_min_noteheads:
             break
     return BoxFrame(float(coef[1]), float(coef[0]), int(keep.sum()))

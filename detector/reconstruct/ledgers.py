@@ -18,9 +18,6 @@ import numpy as np
 from detector.reconstruct.rules import EngravingRules
 from detector.reconstruct.staff import Staff
 
-#: A ledger line is thinner than this (staff spaces); thicker ink in its band is another symbol.
-MAX_THICKNESS_SP = 0.35
-
 
 @dataclass
 class NoteOnStaff:
@@ -94,7 +91,8 @@ def _fit_to_ink(
     yc = float(staff.y_of_position(q, xc))
     half_band = rules.ledger_search_sp * sp + staff.line_thickness_px
     r0, r1 = max(0, int(yc - half_band)), min(height, int(yc + half_band) + 1)
-    c0, c1 = max(0, int(nx0 - ext - 0.6 * sp)), min(width, int(nx1 + ext + 0.6 * sp) + 1)
+    margin = rules.ledger_search_margin_sp * sp
+    c0, c1 = max(0, int(nx0 - ext - margin)), min(width, int(nx1 + ext + margin) + 1)
     if r1 - r0 < 3 or c1 - c0 < 3:
         return None
     cov = (255.0 - gray[r0:r1, c0:c1].astype(np.float32)) / 255.0  # [h, w]
@@ -104,27 +102,27 @@ def _fit_to_ink(
         return None
     # the columns beside the notes where a line crosses the band; the rule's extension may be
     # longer than the engraver's, so empty columns are left out
-    covered = outside & (cov.max(axis=0) >= 0.5)
+    covered = outside & (cov.max(axis=0) >= rules.ledger_ink_cover)
     if covered.sum() < 2:
         return None
     profile = np.median(cov[:, covered], axis=1)  # [h] typical coverage of each row beside the notes
     peak = int(np.argmax(profile))
-    if profile[peak] < 0.4:
+    if profile[peak] < rules.ledger_min_peak:
         return None
-    core = np.flatnonzero(profile >= 0.5 * profile[peak])
-    core = core[(core >= peak - sp * 0.2) & (core <= peak + sp * 0.2)]
+    core = np.flatnonzero(profile >= rules.ledger_core_share * profile[peak])
+    core = core[(core >= peak - sp * rules.ledger_core_sp) & (core <= peak + sp * rules.ledger_core_sp)]
     lo, hi = max(0, core.min() - 1), min(len(profile), core.max() + 2)
     weights = profile[lo:hi]
     thickness = float(weights.sum())
-    if thickness > MAX_THICKNESS_SP * sp:
+    if thickness > rules.max_ledger_thickness_sp * sp:
         return None  # a flag, beam or slur crossing the band, not a line
     if both_sides and not ((covered & (cols < nx0)).any() and (covered & (cols > nx1)).any()):
         return None
     centre = r0 + float(np.dot(np.arange(lo, hi) + 0.5, weights) / weights.sum())
-    slope = _slope_beside_notes(cov[lo:hi], cols, covered, nx0, nx1)
+    slope = _slope_beside_notes(cov[lo:hi], cols, covered, nx0, nx1, rules.max_ledger_slope)
     # horizontal extent: columns whose core rows are inked; notehead columns count as inked
     col_cov = cov[core.min():core.max() + 1].mean(axis=0)  # [w]
-    on = (col_cov >= 0.5) | ((cols >= nx0) & (cols <= nx1))
+    on = (col_cov >= rules.ledger_ink_cover) | ((cols >= nx0) & (cols <= nx1))
     inside = np.flatnonzero((cols >= nx0) & (cols <= nx1))
     if len(inside) == 0:
         return None
@@ -136,9 +134,10 @@ def _fit_to_ink(
     x0 = c0 + left - (float(col_cov[left - 1]) if left > 0 else 0.0)
     x1 = c0 + right + 1 + (float(col_cov[right + 1]) if right + 1 < len(on) else 0.0)
     # an accidental or a neighbour's ledger joined on: fall back to the rule's end on that side
-    if x0 < nx0 - ext - 0.35 * sp or x0 > nx0 - 0.05 * sp:
+    tolerance, overhang = rules.ledger_end_tolerance_sp * sp, rules.ledger_min_overhang_sp * sp
+    if x0 < nx0 - ext - tolerance or x0 > nx0 - overhang:
         x0 = nx0 - ext
-    if x1 > nx1 + ext + 0.35 * sp or x1 < nx1 + 0.05 * sp:
+    if x1 > nx1 + ext + tolerance or x1 < nx1 + overhang:
         x1 = nx1 + ext
     # a skewed page slants the line: the box spans its centre line from end to end
     y_left, y_right = centre + slope * (x0 - xc), centre + slope * (x1 - xc)
@@ -146,16 +145,18 @@ def _fit_to_ink(
 
 
 def _slope_beside_notes(
-    cov_band: np.ndarray, cols: np.ndarray, covered: np.ndarray, nx0: float, nx1: float,
+    cov_band: np.ndarray, cols: np.ndarray, covered: np.ndarray, nx0: float, nx1: float, max_slope: float,
 ) -> float:
-    """dy/dx of a ledger line from its coverage centroid left and right of the noteheads (0 if one side)."""
+    """dy/dx of a ledger line from its coverage centroid left and right of the noteheads (0 if one side),
+    clipped to ``max_slope``."""
     rows = np.arange(cov_band.shape[0]) + 0.5
     centroids = (cov_band * rows[:, None]).sum(axis=0) / np.maximum(cov_band.sum(axis=0), 1e-6)  # [w]
     left, right = covered & (cols < nx0), covered & (cols > nx1)
     if left.sum() < 2 or right.sum() < 2:
         return 0.0
     dx = np.median(cols[right]) - np.median(cols[left])
-    return float(np.clip((np.median(centroids[right]) - np.median(centroids[left])) / dx, -0.1, 0.1))
+    slope = (np.median(centroids[right]) - np.median(centroids[left])) / dx
+    return float(np.clip(slope, -max_slope, max_slope))
 
 
 def ledger_ink_present(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from detector.reconstruct.rules import EngravingRules
+
 STEPS: tuple[str, ...] = ("C", "D", "E", "F", "G", "A", "B")
 
 #: Clef class -> (MusicXML sign, line counted from the bottom, diatonic index on that line).
@@ -66,41 +68,32 @@ class Clef:
 
 TREBLE = Clef("clefG")
 
-#: Where a plain clef glyph ends, in half spaces from its own line: (below, above). Typical
-#: of the Verovio fonts and DSv2's Emmentaler; a box reaching a space further carries an
-#: octave mark inside the glyph (Verovio's gClef8vb), which DSv2 would give as clef8/clef15.
-CLEF_REACH: dict[str, tuple[float, float]] = {
-    "clefG": (-5.3, 9.9), "clefF": (-4.7, 2.4), "clefCAlto": (-4.2, 4.2), "clefCTenor": (-4.2, 4.2),
-}
 
-#: How far (half spaces) a clef box must reach past ``CLEF_REACH`` to carry an octave mark.
-#: Measured on 12 synthetic pages: plain clefs overshoot by -0.5..0.5, octave clefs by 1.5-2.0,
-#: so 1.0 splits them; a detector box whose edge is off by more than a half space (seen: a
-#: clefG box 12 px too low at an 18 px staff space) flips the octave. Prefer clef8/clef15.
-OCTAVE_OVERSHOOT = 1.0
-
-
-def clef_from_box(class_name: str, bottom: float, top: float, octave_mark: Optional[int]) -> Clef:
+def clef_from_box(class_name: str, bottom: float, top: float, octave_mark: Optional[int],
+                  rules: Optional[EngravingRules] = None) -> Clef:
     """The clef a box shows: its line from the box (an F clef's top, a C clef's centre) and,
-    without a separate octave mark, its octave from how far the box reaches.
+    without a separate octave mark, its octave from how far the box reaches past the plain
+    glyph's (``rules.clef_reach_hs``, ``rules.octave_overshoot_hs``).
 
     bottom, top: staff positions of the box's lower and upper edge (half spaces).
     """
+    rules = rules or EngravingRules()
+    reach, overshoot = rules.clef_reach_hs, rules.octave_overshoot_hs
     line_position = 2 * (CLEFS[class_name][1] - 1) if class_name in CLEFS else 2
     if class_name == "clefF":
-        line_position = 2 * int(round((top - 2.1) / 2))
+        line_position = 2 * int(round((top - rules.f_clef_top_hs) / 2))
     elif class_name in ("clefCAlto", "clefCTenor"):
         line_position = 2 * int(round((top + bottom) / 4))
     line = min(5, max(1, line_position // 2 + 1))
     octave = octave_mark
-    if octave is None and class_name in CLEF_REACH:
-        below, above = CLEF_REACH[class_name]
+    if octave is None and class_name in reach:
+        below, above = reach[class_name]
         low, high = bottom - line_position, top - line_position
-        octave = -1 if low < below - OCTAVE_OVERSHOOT and high <= above + OCTAVE_OVERSHOOT else (
-            1 if high > above + OCTAVE_OVERSHOOT and low >= below - OCTAVE_OVERSHOOT else 0)
+        octave = -1 if low < below - overshoot and high <= above + overshoot else (
+            1 if high > above + overshoot and low >= below - overshoot else 0)
     default_line = CLEFS[class_name][1] if class_name in CLEFS else None
     return Clef(class_name, octave or 0, line if line != default_line else None,
-                octave_guessed=octave_mark is None and class_name in CLEF_REACH)
+                octave_guessed=octave_mark is None and class_name in reach)
 
 
 @dataclass(frozen=True)

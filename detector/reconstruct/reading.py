@@ -19,10 +19,11 @@ from detector.reconstruct.systems import group_parts
 
 
 def read_score(structure: StructureResult) -> Score:
-    """The page's music, read from its structure (staves, placed notes, stems, ink)."""
+    """The page's music, read from its structure (staves, placed notes, stems, ink) with the
+    rules the structure was built with (``structure.rules``)."""
     music = read_staves(structure)
     names = [s.class_name for s in structure.symbols]
-    parts = group_parts(structure.ink, music, names, structure.ink_boxes)
+    parts = group_parts(structure.ink, music, names, structure.ink_boxes, structure.rules)
     vote_clef_octaves(parts)
     time = next((c.time for s in music for m in s.measures for c in m.items
                  if isinstance(c, AttributeChange) and c.time), None)

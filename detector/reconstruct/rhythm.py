@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from detector.reconstruct.beams import count_beams
+from detector.reconstruct.rules import EngravingRules
 
 #: MusicXML <type> by number of flags/beams on a black note (0 = quarter).
 TYPE_BY_FLAGS: tuple[str, ...] = ("quarter", "eighth", "16th", "32nd", "64th", "128th", "256th")
@@ -91,34 +92,38 @@ class StemGroup:
 
 
 def attach_flags(groups: list[StemGroup], flag_boxes: np.ndarray, flag_counts: list[int],
-                 ss: float) -> None:
+                 ss: float, rules: EngravingRules) -> None:
     """Set each stem's flag count from the flag glyph that starts at its tip (in place)."""
+    margin, weight = rules.flag_tip_margin_sp * ss, rules.flag_dy_weight
     for box, n in zip(flag_boxes, flag_counts):
-        best, best_d = None, 1.0 * ss
+        best, best_d = None, rules.flag_reach_sp * ss
         for g in groups:
             dx = box[0] - g.x  # flags hang to the right of the stem
-            if not -0.6 * ss <= dx <= 0.6 * ss:
+            if not -rules.flag_stem_dx_sp * ss <= dx <= rules.flag_stem_dx_sp * ss:
                 continue
             dy = min(abs(box[1] - g.tip_y), abs(box[3] - g.tip_y))
-            if box[1] - 0.5 * ss <= g.tip_y <= box[3] + 0.5 * ss and abs(dx) + 0.2 * dy < best_d:
-                best, best_d = g, abs(dx) + 0.2 * dy
+            if box[1] - margin <= g.tip_y <= box[3] + margin and abs(dx) + weight * dy < best_d:
+                best, best_d = g, abs(dx) + weight * dy
         if best is not None:
             best.flags = max(best.flags, n)
 
 
-def find_beams(groups: list[StemGroup], head_boxes: np.ndarray, ink: np.ndarray, ss: float) -> None:
+def find_beams(groups: list[StemGroup], head_boxes: np.ndarray, ink: np.ndarray, ss: float,
+               rules: EngravingRules) -> None:
     """Count the beams at the tip of every unflagged stem of a black notehead (in place)."""
     for g in groups:
         if g.flags:
             continue
         ys = [head_boxes[h][1] for h in g.heads] if g.up else [head_boxes[h][3] for h in g.heads]
         # stop half a space short of the nearest notehead so it is never read as a beam
-        stop_y = (min(ys) - 0.5 * ss) if g.up else (max(ys) + 0.5 * ss)
+        short = rules.beam_stop_before_head_sp * ss
+        stop_y = (min(ys) - short) if g.up else (max(ys) + short)
         direction = 1 if g.up else -1
-        g.beams = count_beams(ink, g.x, g.tip_y, direction, ss, stop_y=stop_y)
+        g.beams = count_beams(ink, g.x, g.tip_y, direction, ss, stop_y=stop_y, rules=rules)
 
 
-def assign_dots(owner_boxes: np.ndarray, dot_boxes: np.ndarray, ss: float) -> list[int]:
+def assign_dots(owner_boxes: np.ndarray, dot_boxes: np.ndarray, ss: float,
+                rules: EngravingRules) -> list[int]:
     """Augmentation dots per owner (notehead or rest): dots in a row to its right.
 
     Each dot goes to the nearest owner whose right edge lies within 2.5 ss to its left and
@@ -132,11 +137,12 @@ def assign_dots(owner_boxes: np.ndarray, dot_boxes: np.ndarray, ss: float) -> li
         for i, box in enumerate(owner_boxes):
             gap = dot[0] - box[2]
             cy = (box[1] + box[3]) / 2.0
-            if not -0.3 * ss <= gap <= 2.5 * ss or abs(dcy - cy) > 1.0 * ss:
+            if (not -rules.dot_overlap_sp * ss <= gap <= rules.dot_reach_sp * ss
+                    or abs(dcy - cy) > rules.dot_rise_sp * ss):
                 continue
-            d = gap + 0.5 * abs(dcy - cy)
+            d = gap + rules.dot_dy_weight * abs(dcy - cy)
             if best_d is None or d < best_d:
                 best, best_d = i, d
         if best is not None:
             counts[best] += 1
-    return [min(c, 3) for c in counts]
+    return [min(c, rules.max_dots) for c in counts]

@@ -16,19 +16,7 @@ from typing import Optional
 import numpy as np
 
 from detector.reconstruct.binarize import binarize
-
-#: A strip's row is "line" when at least this share of its pixels is ink.
-LINE_ROW_FILL = 0.5
-#: Consecutive staff lines are one staff space apart, within this relative tolerance.
-SPACING_TOLERANCE = 0.25
-#: Steepest skew followed (dy/dx, about 4 degrees).
-MAX_SKEW_SLOPE = 0.07
-#: A staff must be seen in at least this many strips.
-MIN_STRIPS = 3
-#: A staff is at least this long (staff spaces): a clef, a key and a note.
-MIN_STAFF_LENGTH_SP = 6.0
-#: Plausible staff space in pixels (DSv2 pages: ~20-30 px; small scans ~8 px).
-MIN_STAFF_SPACE_PX, MAX_STAFF_SPACE_PX = 5.0, 200.0
+from detector.reconstruct.rules import EngravingRules
 
 
 @dataclass
@@ -121,19 +109,23 @@ def vertical_runs(ink: np.ndarray, column_step: int = 7) -> tuple[np.ndarray, np
     return black, white
 
 
-def estimate_line_metrics(ink: np.ndarray) -> tuple[Optional[float], Optional[float], str]:
+def estimate_line_metrics(
+    ink: np.ndarray, rules: Optional[EngravingRules] = None,
+) -> tuple[Optional[float], Optional[float], str]:
     """(line thickness px, staff space px, reason): the most frequent black and black+white runs.
 
     The staff space returned is the line-to-line distance (white run + line thickness).
     Returns ``(None, None, reason)`` when the histogram shows no staff-like regularity.
     """
+    rules = rules or EngravingRules()
     black, white = vertical_runs(ink)
-    if len(black) < 50 or len(white) < 50:
+    if len(black) < rules.staff_min_runs or len(white) < rules.staff_min_runs:
         return None, None, "too little ink for staff lines"
     thickness = float(np.bincount(black).argmax())
     white_mode = float(np.bincount(white).argmax())
     space = white_mode + thickness
-    if not MIN_STAFF_SPACE_PX <= space <= MAX_STAFF_SPACE_PX or white_mode < 2 * thickness:
+    if (not rules.min_staff_space_px <= space <= rules.max_staff_space_px
+            or white_mode < rules.staff_min_gap_to_line * thickness):
         return None, None, (
             f"no staff-like run lengths (black run {thickness:.0f} px, white run {white_mode:.0f} px)"
         )
@@ -143,9 +135,9 @@ def estimate_line_metrics(ink: np.ndarray) -> tuple[Optional[float], Optional[fl
 # --------------------------------------------------------------------------- strips
 
 
-def _strip_line_candidates(profile: np.ndarray, max_height: float) -> np.ndarray:
+def _strip_line_candidates(profile: np.ndarray, max_height: float, rules: EngravingRules) -> np.ndarray:
     """Sub-pixel centres of the line-like peaks of one strip's row profile ``[H]`` (ink share)."""
-    on = np.concatenate([[False], profile >= LINE_ROW_FILL, [False]])
+    on = np.concatenate([[False], profile >= rules.staff_row_fill, [False]])
     change = np.diff(on.astype(np.int8))
     starts, ends = np.flatnonzero(change == 1), np.flatnonzero(change == -1)
     keep = (ends - starts) <= max_height
@@ -156,7 +148,7 @@ def _strip_line_candidates(profile: np.ndarray, max_height: float) -> np.ndarray
     return np.array(centres)
 
 
-def _five_line_groups(centres: np.ndarray, space: float) -> list[np.ndarray]:
+def _five_line_groups(centres: np.ndarray, space: float, rules: EngravingRules) -> list[np.ndarray]:
     """Every chain of 5 candidates spaced one staff space apart.
 
     Ledger lines and beams can continue a staff's spacing, so a strip may hold more than
@@ -164,7 +156,7 @@ def _five_line_groups(centres: np.ndarray, space: float) -> list[np.ndarray]:
     one that continues each staff.
     """
     groups: list[np.ndarray] = []
-    lo, hi = (1 - SPACING_TOLERANCE) * space, (1 + SPACING_TOLERANCE) * space
+    lo, hi = (1 - rules.staff_spacing_tolerance) * space, (1 + rules.staff_spacing_tolerance) * space
     for i in range(len(centres)):
         chain = [i]
         while len(chain) < 5:
@@ -178,13 +170,13 @@ def _five_line_groups(centres: np.ndarray, space: float) -> list[np.ndarray]:
     return groups
 
 
-def _predict_middle(track: list[tuple[float, np.ndarray]], x: float) -> float:
+def _predict_middle(track: list[tuple[float, np.ndarray]], x: float, rules: EngravingRules) -> float:
     """The track's middle-line y extrapolated to ``x`` from its last strips (skew-aware, robust).
 
     Medians of pairwise slopes and of the projected points: one strip where a beam pulled
     the line's centroid must not throw the prediction off.
     """
-    recent = track[-8:]
+    recent = track[-rules.staff_predict_strips:]
     xs = np.array([p[0] for p in recent])
     mids = np.array([p[1][2] for p in recent])
     if len(recent) < 3:
@@ -192,12 +184,12 @@ def _predict_middle(track: list[tuple[float, np.ndarray]], x: float) -> float:
     dx = xs[None, :] - xs[:, None]
     pairs = dx > 0
     slopes = (mids[None, :] - mids[:, None])[pairs] / dx[pairs]
-    slope = float(np.clip(np.median(slopes), -MAX_SKEW_SLOPE, MAX_SKEW_SLOPE))
+    slope = float(np.clip(np.median(slopes), -rules.max_skew_slope, rules.max_skew_slope))
     return float(np.median(mids + slope * (x - xs)))
 
 
 def _join_broken_tracks(
-    tracks: list[list[tuple[float, np.ndarray]]], space: float,
+    tracks: list[list[tuple[float, np.ndarray]]], space: float, rules: EngravingRules,
 ) -> list[list[tuple[float, np.ndarray]]]:
     """Join a track that ends where another, later one starts on the same lines (a staff broken in two)."""
     tracks = sorted(tracks, key=lambda t: t[0][0])
@@ -208,8 +200,8 @@ def _join_broken_tracks(
             for b in tracks:
                 if b is a or b[0][0] <= a[-1][0]:
                     continue
-                tolerance = 0.35 * space + 0.01 * (b[0][0] - a[-1][0])
-                if abs(_predict_middle(a, b[0][0]) - b[0][1][2]) <= tolerance:
+                tolerance = rules.staff_link_sp * space + rules.staff_link_drift * (b[0][0] - a[-1][0])
+                if abs(_predict_middle(a, b[0][0], rules) - b[0][1][2]) <= tolerance:
                     a.extend(b)
                     tracks.remove(b)
                     joined = True
@@ -220,7 +212,7 @@ def _join_broken_tracks(
 
 
 def _link_groups(
-    groups_by_strip: list[list[np.ndarray]], strip_x: np.ndarray, space: float,
+    groups_by_strip: list[list[np.ndarray]], strip_x: np.ndarray, space: float, rules: EngravingRules,
 ) -> list[list[tuple[float, np.ndarray]]]:
     """Join the strips' 5-line groups into tracks, left to right, by the predicted middle line.
 
@@ -232,8 +224,8 @@ def _link_groups(
     for x, groups in zip(strip_x, groups_by_strip):
         pairs = []
         for t, track in enumerate(tracks):
-            tolerance = 0.35 * space + 0.01 * (x - track[-1][0])
-            predicted = _predict_middle(track, x)
+            tolerance = rules.staff_link_sp * space + rules.staff_link_drift * (x - track[-1][0])
+            predicted = _predict_middle(track, x, rules)
             for g, ys in enumerate(groups):
                 d = abs(ys[2] - predicted)
                 if d <= tolerance:
@@ -246,18 +238,20 @@ def _link_groups(
             used_groups.add(g)
             tracks[t].append((float(x), groups[g]))
         for g, ys in enumerate(groups):
-            if g not in used_groups and not any(_shares_lines(ys, groups[u], space) for u in used_groups):
+            overlapping = any(_shares_lines(ys, groups[u], space, rules) for u in used_groups)
+            if g not in used_groups and not overlapping:
                 tracks.append([(float(x), ys)])
     return tracks
 
 
-def _shares_lines(a: np.ndarray, b: np.ndarray, space: float) -> bool:
+def _shares_lines(a: np.ndarray, b: np.ndarray, space: float, rules: EngravingRules) -> bool:
     """Two chains of one strip that overlap (one is the other shifted by a line or two)."""
-    return bool(a[0] < b[4] + 0.5 * space and b[0] < a[4] + 0.5 * space)
+    margin = rules.staff_chain_overlap_sp * space
+    return bool(a[0] < b[4] + margin and b[0] < a[4] + margin)
 
 
 def _robust_line_fit(
-    xs: np.ndarray, ys: np.ndarray, space: float, degree: int = 2,
+    xs: np.ndarray, ys: np.ndarray, space: float, rules: EngravingRules, degree: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Polynomial y(x) through one line's strip points, dropping outliers (symbols on the line)."""
     keep = np.ones(len(xs), dtype=bool)
@@ -265,7 +259,9 @@ def _robust_line_fit(
     coef = np.polyfit(xs, ys, deg)
     for _ in range(3):
         resid = np.abs(np.polyval(coef, xs) - ys)
-        new_keep = resid <= max(1.0, 0.15 * space, 3.0 * np.median(resid[keep]) * 1.4826)
+        # a pixel, a share of the space, or the robust sigmas (1.4826 * median) of the residuals
+        floor = rules.staff_fit_residual_sp * space
+        new_keep = resid <= max(1.0, floor, rules.outlier_sigmas * np.median(resid[keep]) * 1.4826)
         if new_keep.sum() < deg + 2 or np.array_equal(new_keep, keep):
             break
         keep = new_keep
@@ -275,8 +271,9 @@ def _robust_line_fit(
 
 def _horizontal_extent(
     ink: np.ndarray, coefs: list[np.ndarray], seed_xs: np.ndarray, thickness: float, space: float,
+    rules: EngravingRules,
 ) -> tuple[int, int]:
-    """First and last column (exclusive end) where >= 4 of the 5 traced lines have ink."""
+    """First and last column (exclusive end) where enough of the 5 traced lines have ink."""
     height, width = ink.shape
     cols = np.arange(width)
     reach = int(np.ceil(thickness / 2)) + 1
@@ -288,9 +285,9 @@ def _horizontal_extent(
             r = np.clip(rows + dr, 0, height - 1)
             hit |= ink[r, cols]
         inked += hit
-    on = inked >= 4
+    on = inked >= rules.staff_extent_lines
     # bridge short breaks (scan dropouts) so that one staff is one run
-    gap = int(round(space))
+    gap = int(round(rules.staff_break_sp * space))
     idx = np.flatnonzero(on)
     if len(idx) == 0:
         return int(seed_xs.min()), int(seed_xs.max()) + 1
@@ -319,7 +316,7 @@ def _line_ink_share(ink: np.ndarray, coef: np.ndarray, x0: float, x1: float, thi
 
 
 def _settle_on_the_staff_lines(
-    ink: np.ndarray, coefs: list[np.ndarray], xs: np.ndarray, thickness: float,
+    ink: np.ndarray, coefs: list[np.ndarray], xs: np.ndarray, thickness: float, rules: EngravingRules,
 ) -> list[np.ndarray]:
     """Shift a five-line fit by whole lines until it sits on the five lines inked end to end.
 
@@ -332,9 +329,10 @@ def _settle_on_the_staff_lines(
         below = coefs[4] + (coefs[4] - coefs[3])
         share = {name: _line_ink_share(ink, c, xs.min(), xs.max(), thickness)
                  for name, c in (("above", above), ("top", coefs[0]), ("bottom", coefs[4]), ("below", below))}
-        if share["above"] > 0.9 and share["above"] > share["bottom"] + 0.2:
+        inked, margin = rules.staff_line_ink_share, rules.staff_line_ink_margin
+        if share["above"] > inked and share["above"] > share["bottom"] + margin:
             coefs = [above] + coefs[:4]
-        elif share["below"] > 0.9 and share["below"] > share["top"] + 0.2:
+        elif share["below"] > inked and share["below"] > share["top"] + margin:
             coefs = coefs[1:] + [below]
         else:
             break
@@ -343,25 +341,27 @@ def _settle_on_the_staff_lines(
 
 def _staff_from_track(
     track: list[tuple[float, np.ndarray]], ink: np.ndarray, thickness: float, space: float,
+    rules: EngravingRules,
 ) -> Optional[Staff]:
     """Fit the five lines of one track and measure where the staff starts and ends."""
     xs = np.array([x for x, _ in track])
     ys = np.stack([g for _, g in track], axis=1)  # [5, S]
-    fits = [_robust_line_fit(xs, ys[line], space) for line in range(5)]
-    coefs = _settle_on_the_staff_lines(ink, [coef for coef, _ in fits], xs, thickness)
-    x0, x1 = _horizontal_extent(ink, coefs, xs, thickness, space)
-    if x1 - x0 < MIN_STAFF_LENGTH_SP * space:
+    fits = [_robust_line_fit(xs, ys[line], space, rules) for line in range(5)]
+    coefs = _settle_on_the_staff_lines(ink, [coef for coef, _ in fits], xs, thickness, rules)
+    x0, x1 = _horizontal_extent(ink, coefs, xs, thickness, space, rules)
+    if x1 - x0 < rules.min_staff_length_sp * space:
         return None
     sample_xs = np.concatenate([[float(x0)], xs[(xs > x0) & (xs < x1)], [float(x1)]])
     line_ys = np.stack([np.polyval(coef, sample_xs) for coef in coefs])  # [5, K]
-    if np.any(np.diff(line_ys, axis=0) <= 0.5 * space):
+    if np.any(np.diff(line_ys, axis=0) <= rules.staff_min_line_gap_sp * space):
         return None  # lines crossing: two staves mixed up, or a beam pattern
     staff_space = float(np.median((line_ys[4] - line_ys[0]) / 4.0))
     return Staff(sample_xs, line_ys, staff_space, thickness)
 
 
 def detect_staves(
-    gray: np.ndarray, ink: Optional[np.ndarray] = None, strip_width_sp: float = 3.0,
+    gray: np.ndarray, ink: Optional[np.ndarray] = None, strip_width_sp: Optional[float] = None,
+    rules: Optional[EngravingRules] = None,
 ) -> StaffDetection:
     """Find the page's five-line staves; never raises on blank, noisy or cut-off pages.
 
@@ -369,12 +369,15 @@ def detect_staves(
         gray: ``[H, W] uint8`` page, ink dark.
         ink: its binarisation (``binarize(gray)``) when already computed.
         strip_width_sp: width of the projection strips in staff spaces (narrower follows
-            steeper skew, wider is less disturbed by symbols).
+            steeper skew, wider is less disturbed by symbols); ``rules.staff_strip_sp`` when None.
+        rules: the thresholds (defaults when None).
     """
+    rules = rules or EngravingRules()
+    strip_width_sp = rules.staff_strip_sp if strip_width_sp is None else strip_width_sp
     ink = binarize(gray) if ink is None else ink
     if not ink.any():
         return StaffDetection([], "no staves found: the page has no ink (blank page)")
-    thickness, space, why = estimate_line_metrics(ink)
+    thickness, space, why = estimate_line_metrics(ink, rules)
     if thickness is None:
         return StaffDetection([], f"no staves found: {why}")
     height, width = ink.shape
@@ -383,25 +386,26 @@ def detect_staves(
     widths = np.diff(np.append(edges, width)).astype(np.float32)
     profiles = np.add.reduceat(ink.view(np.uint8), edges, axis=1, dtype=np.int32) / widths  # [H, S]
     strip_x = edges + 0.5 * widths
-    max_height = thickness + 0.5 * space
+    max_height = thickness + rules.staff_line_max_height_sp * space
     groups = [
-        _five_line_groups(_strip_line_candidates(profiles[:, s], max_height), space)
+        _five_line_groups(_strip_line_candidates(profiles[:, s], max_height, rules), space, rules)
         for s in range(len(edges))
     ]
-    tracks = _join_broken_tracks(_link_groups(groups, strip_x, space), space)
+    tracks = _join_broken_tracks(_link_groups(groups, strip_x, space, rules), space, rules)
     staves, notes = [], []
-    fragments = sum(1 for t in tracks if len(t) < MIN_STRIPS)
+    min_strips = rules.min_staff_strips
+    fragments = sum(1 for t in tracks if len(t) < min_strips)
     if fragments:
-        notes.append(f"{fragments} five-line fragments seen in fewer than {MIN_STRIPS} strips ignored")
+        notes.append(f"{fragments} five-line fragments seen in fewer than {min_strips} strips ignored")
     for track in tracks:
-        if len(track) >= MIN_STRIPS:
-            staff = _staff_from_track(track, ink, thickness, space)
+        if len(track) >= min_strips:
+            staff = _staff_from_track(track, ink, thickness, space, rules)
             if staff is not None:
                 staves.append(staff)
     staves = _drop_overlapping(staves)
     staves.sort(key=lambda s: float(np.mean(s.line_ys[2])))
     reason = "" if staves else (
-        f"no staves found: no five equally spaced lines (space {space:.1f} px) in {MIN_STRIPS}+ strips"
+        f"no staves found: no five equally spaced lines (space {space:.1f} px) in {min_strips}+ strips"
     )
     if staves:  # the traced lines measure the space to a fraction of a pixel
         space = float(np.median([s.staff_space_px for s in staves]))

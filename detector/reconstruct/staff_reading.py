@@ -24,6 +24,7 @@ from detector.reconstruct.rhythm import (
     NOTEHEAD_QUARTERS, REST_QUARTERS, StemGroup, assign_dots, attach_flags, dotted, find_beams, flag_count,
     notehead_family,
 )
+from detector.reconstruct.rules import EngravingRules
 from detector.reconstruct.stems import Stem
 
 #: Long or free-floating symbols that never block a barline and never belong to a measure.
@@ -39,7 +40,7 @@ def read_staves(structure) -> list[StaffMusic]:
     """Read every staff of a ``StructureResult`` (page order) into measures of events.
 
     Which staff each symbol is on, which noteheads are notes and which stem each has were
-    decided by the structure step; this step only reads them.
+    decided by the structure step; this step only reads them, with the rules it was built with.
     """
     names = [s.class_name for s in structure.symbols]
     boxes = np.asarray(structure.ink_boxes, dtype=float).reshape(-1, 4)
@@ -48,25 +49,27 @@ def read_staves(structure) -> list[StaffMusic]:
         ids = [i for i in range(len(names)) if structure.staff_of[i] == k]
         notes = [n for n in structure.notes if n.staff_index == k]
         stems = [s for s in structure.stems if s.staff_index == k]
-        music.append(read_staff(structure.ink, staff, k, ids, names, boxes, notes, stems))
+        music.append(read_staff(structure.ink, staff, k, ids, names, boxes, notes, stems, structure.rules))
     return music
 
 
 def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[str],
-               boxes: np.ndarray, notes: Sequence[NoteOnStaff], stems: Sequence[Stem]) -> StaffMusic:
+               boxes: np.ndarray, notes: Sequence[NoteOnStaff], stems: Sequence[Stem],
+               rules: Optional[EngravingRules] = None) -> StaffMusic:
     """Read one staff. ids: the symbols on it (indices into names/boxes); notes/stems: its
-    noteheads and stems as the structure step placed them."""
+    noteheads and stems as the structure step placed them; rules: the thresholds (defaults when None)."""
+    rules = rules or EngravingRules()
     ss = float(staff.staff_space_px)
-    events = _events(ink, ids, names, boxes, notes, stems, ss)
-    changes = _attribute_changes(staff, ids, names, boxes, ss)
+    events = _events(ink, ids, names, boxes, notes, stems, ss, rules)
+    changes = _attribute_changes(staff, ids, names, boxes, ss, rules)
     blocking = np.array([boxes[i] for i in ids if names[i] not in NOT_BLOCKING]).reshape(-1, 4)
-    barlines = find_barlines(ink, staff, blocking)
-    accidentals = _accidentals(staff, ids, names, boxes, events, ss)
+    barlines = find_barlines(ink, staff, blocking, rules)
+    accidentals = _accidentals(staff, ids, names, boxes, events, ss, rules)
     music = StaffMusic(index=index, staff=staff, barlines=barlines)
     _walk(music, events, changes, accidentals, names)
-    _split_voices(music, ss)
-    _tag_beams(ink, music, ss)
-    _apply_tuplets(music, ids, names, boxes, ss)
+    _split_voices(music, ss, rules)
+    _tag_beams(ink, music, ss, rules)
+    _apply_tuplets(music, ids, names, boxes, ss, rules)
     return music
 
 
@@ -85,7 +88,7 @@ def _stem_groups(notes: Sequence[NoteOnStaff], stems: Sequence[Stem]) -> list[St
     return groups
 
 
-def _events(ink, ids, names, boxes, notes, stems, ss) -> list[NoteEvent]:
+def _events(ink, ids, names, boxes, notes, stems, ss, rules: EngravingRules) -> list[NoteEvent]:
     """Chords and rests of the staff, with durations, sorted by x (pitches come later)."""
     heads = [n.symbol_index for n in notes]
     rests = [i for i in ids if names[i] in REST_QUARTERS or names[i] == "restHBar"]
@@ -93,10 +96,10 @@ def _events(ink, ids, names, boxes, notes, stems, ss) -> list[NoteEvent]:
     dots = [i for i in ids if names[i] == "augmentationDot"]
     head_boxes = boxes[heads].reshape(-1, 4)
     groups = _stem_groups(notes, stems)
-    attach_flags(groups, boxes[flags].reshape(-1, 4), [flag_count(names[i]) for i in flags], ss)
-    find_beams(groups, head_boxes, ink, ss)
+    attach_flags(groups, boxes[flags].reshape(-1, 4), [flag_count(names[i]) for i in flags], ss, rules)
+    find_beams(groups, head_boxes, ink, ss, rules)
     owners = np.concatenate([head_boxes, boxes[rests].reshape(-1, 4)])
-    dot_counts = assign_dots(owners, boxes[dots].reshape(-1, 4), ss)
+    dot_counts = assign_dots(owners, boxes[dots].reshape(-1, 4), ss, rules)
 
     events: list[NoteEvent] = []
     stemmed = set()
@@ -110,7 +113,7 @@ def _events(ink, ids, names, boxes, notes, stems, ss) -> list[NoteEvent]:
     for r, i in enumerate(rests):
         events.append(_rest(i, names[i], boxes[i], dot_counts[len(heads) + r]))
     events.sort(key=lambda e: e.x)
-    return _merge_voices(events, ss)
+    return _merge_voices(events, rules.coincident_sp * ss)
 
 
 def _chord(head_ids: list[int], dots: list[int], names, boxes, group: Optional[StemGroup]) -> NoteEvent:
@@ -154,14 +157,15 @@ def _rest(i: int, name: str, box: np.ndarray, dots: int) -> NoteEvent:
                      symbol_id=i, box=box, measure_rest=name in ("restWhole", "restHBar") and dots == 0)
 
 
-def _merge_voices(events: list[NoteEvent], ss: float) -> list[NoteEvent]:
-    """Notes of two stems pointing the same way at the same x are one chord (a second split
-    across two stems); stems pointing opposite ways at one x are two voices (`_split_voices`)."""
+def _merge_voices(events: list[NoteEvent], coincident_px: float) -> list[NoteEvent]:
+    """Notes of two stems pointing the same way at the same x (closer than ``coincident_px``) are
+    one chord (a second split across two stems); stems pointing opposite ways at one x are two
+    voices (`_split_voices`)."""
     merged: list[NoteEvent] = []
     for e in events:
         prev = merged[-1] if merged else None
         if (prev is not None and not e.is_rest and not prev.is_rest and e.grace == prev.grace
-                and abs(e.x - prev.x) < COINCIDENT_SS * ss
+                and abs(e.x - prev.x) < coincident_px
                 and not (e.stem_up is not None and prev.stem_up is not None and e.stem_up != prev.stem_up)):
             prev.head_ids += e.head_ids
             prev.head_boxes += e.head_boxes
@@ -173,16 +177,12 @@ def _merge_voices(events: list[NoteEvent], ss: float) -> list[NoteEvent]:
     return merged
 
 
-#: Two events closer than this in x (staff spaces) sound together.
-COINCIDENT_SS = 0.6
-
-
 def _head_x(event: NoteEvent) -> float:
     """x of an event's noteheads (its stem stands at their right or left edge: 1 space apart)."""
     return float(np.mean([_centre(b)[0] for b in event.head_boxes]))
 
 
-def _split_voices(music: StaffMusic, ss: float) -> None:
+def _split_voices(music: StaffMusic, ss: float, rules: EngravingRules) -> None:
     """Two voices on one staff, read by stem direction (in place: sets ``event.voice``).
 
     Engravers write two voices on a staff with the upper voice's stems up and the lower's
@@ -197,7 +197,7 @@ def _split_voices(music: StaffMusic, ss: float) -> None:
         notes = [e for e in measure.events if not e.is_rest and not e.grace]
         ups = [e for e in notes if e.stem_up is True]
         downs = [e for e in notes if e.stem_up is False]
-        if not any(abs(_head_x(u) - _head_x(d)) < COINCIDENT_SS * ss for u in ups for d in downs):
+        if not any(abs(_head_x(u) - _head_x(d)) < rules.coincident_sp * ss for u in ups for d in downs):
             continue
         up_y = float(np.mean([_centre(b)[1] for e in ups for b in e.head_boxes]))
         down_y = float(np.mean([_centre(b)[1] for e in downs for b in e.head_boxes]))
@@ -215,7 +215,7 @@ def _split_voices(music: StaffMusic, ss: float) -> None:
 # --------------------------------------------------------------------------- attributes
 
 
-def _attribute_changes(staff, ids, names, boxes, ss) -> list[AttributeChange]:
+def _attribute_changes(staff, ids, names, boxes, ss, rules: EngravingRules) -> list[AttributeChange]:
     """Clefs (with their octave marks), key signatures and time signatures, by x."""
     changes: list[AttributeChange] = []
     clefs = [i for i in ids if names[i] in CLEFS]
@@ -223,13 +223,14 @@ def _attribute_changes(staff, ids, names, boxes, ss) -> list[AttributeChange]:
     for i in clefs:
         x0, y0, _, y1 = boxes[i]
         clef = clef_from_box(names[i], float(staff.position(x0, y1)), float(staff.position(x0, y0)),
-                             _octave(i, octave_marks, names, boxes))
+                             _octave(i, octave_marks, names, boxes), rules)
         changes.append(AttributeChange(x=float(x0), clef=clef))
-    for group in _groups([i for i in ids if names[i] in ("keySharp", "keyFlat", "keyNatural")], boxes, ss):
+    gap = rules.signature_gap_sp * ss
+    for group in _groups([i for i in ids if names[i] in ("keySharp", "keyFlat", "keyNatural")], boxes, gap):
         sharps = sum(names[i] == "keySharp" for i in group)
         flats = sum(names[i] == "keyFlat" for i in group)
         changes.append(AttributeChange(x=float(boxes[group[0]][0]), fifths=sharps - flats))
-    for group in _groups([i for i in ids if names[i].startswith("timeSig")], boxes, ss):
+    for group in _groups([i for i in ids if names[i].startswith("timeSig")], boxes, gap):
         time = _time_signature(staff, group, names, boxes)
         if time:
             changes.append(AttributeChange(x=float(boxes[group[0]][0]), time=time))
@@ -247,11 +248,11 @@ def _octave(clef: int, marks: list[int], names, boxes) -> Optional[int]:
     return None
 
 
-def _groups(ids: list[int], boxes, ss) -> list[list[int]]:
-    """Symbols in a horizontal row with gaps under 1.2 ss (key and time signatures)."""
+def _groups(ids: list[int], boxes, gap_px: float) -> list[list[int]]:
+    """Symbols in a horizontal row with gaps under ``gap_px`` (key and time signatures)."""
     groups: list[list[int]] = []
     for i in sorted(ids, key=lambda i: boxes[i][0]):
-        if groups and boxes[i][0] - max(boxes[j][2] for j in groups[-1]) < 1.2 * ss:
+        if groups and boxes[i][0] - max(boxes[j][2] for j in groups[-1]) < gap_px:
             groups[-1].append(i)
         else:
             groups.append([i])
@@ -280,12 +281,14 @@ def _time_signature(staff, group, names, boxes) -> Optional[tuple[int, int]]:
 # --------------------------------------------------------------------------- pitch
 
 
-def _accidentals(staff, ids, names, boxes, events, ss) -> dict[int, int]:
+def _accidentals(staff, ids, names, boxes, events, ss, rules: EngravingRules) -> dict[int, int]:
     """Alteration written before each notehead (symbol index -> alter), from accidentals.
 
-    An accidental belongs to the notehead just right of it (within 3 ss; chord accidentals
-    stack leftwards) at the same staff position; a flat's bowl, not its box centre, marks it.
+    An accidental belongs to the notehead just right of it (within ``rules.accidental_reach_sp``;
+    chord accidentals stack leftwards) at the same staff position; a flat's bowl, not its box
+    centre, marks it.
     """
+    reach_hs = rules.accidental_position_hs
     heads = [(i, e) for e in events for i in e.head_ids]
     found: dict[int, tuple[int, float]] = {}
     for a in ids:
@@ -293,16 +296,17 @@ def _accidentals(staff, ids, names, boxes, events, ss) -> dict[int, int]:
         if kind not in ACCIDENTAL_ALTER:
             continue
         box = boxes[a]
-        cy = box[3] - 0.55 * ss if "Flat" in kind else _centre(box)[1]
+        cy = box[3] - rules.flat_bowl_sp * ss if "Flat" in kind else _centre(box)[1]
         pos = staff.position(_centre(box)[0], cy)
         best, best_cost = None, None
         for h, _ in heads:
             hb = boxes[h]
             gap = hb[0] - box[2]
             hpos = staff.position(*_centre(hb))
-            if not -0.4 * ss <= gap <= 3.0 * ss or abs(hpos - pos) > 1.5:
+            if (not -rules.accidental_overlap_sp * ss <= gap <= rules.accidental_reach_sp * ss
+                    or abs(hpos - pos) > reach_hs):
                 continue
-            cost = abs(hpos - pos) + 0.3 * gap / ss
+            cost = abs(hpos - pos) + rules.accidental_gap_weight * gap / ss
             if best_cost is None or cost < best_cost:
                 best, best_cost = h, cost
         if best is not None and (best not in found or best_cost < found[best][1]):
@@ -360,12 +364,12 @@ def _spell(event: NoteEvent, staff, clef: Clef, state: MeasureAccidentals,
 # --------------------------------------------------------------------------- beams
 
 
-def _tag_beams(ink: np.ndarray, music: StaffMusic, ss: float) -> None:
+def _tag_beams(ink: np.ndarray, music: StaffMusic, ss: float, rules: EngravingRules) -> None:
     """MusicXML beam tags per level for consecutive beamed notes joined by ink at the tips."""
     for measure, voice in ((m, v) for m in music.measures for v in m.voices()):
         events = [e for e in measure.events if not e.is_rest and not e.grace and e.voice == voice]
         linked = [e.beams > 0 and f.beams > 0 and e.tip is not None and f.tip is not None
-                  and beam_connects(ink, e.tip, f.tip, ss) for e, f in zip(events, events[1:])]
+                  and beam_connects(ink, e.tip, f.tip, ss, rules) for e, f in zip(events, events[1:])]
         for n, e in enumerate(events):
             e.beam_tags = []
             left = n > 0 and linked[n - 1]
@@ -407,32 +411,30 @@ def _beam_groups(events: list[NoteEvent]) -> list[list[NoteEvent]]:
     return groups
 
 
-#: A tuplet number without a bracket belongs to a beamed group whose stem tips are at most
-#: this far from it (staff spaces): engravers set it just beyond the beam. Farther digits are
-#: figured bass, fingerings or lyrics' verse numbers and never change durations.
-TUPLET_REACH_SS = 2.5
-
-
 def _tuplet_members(voices: list[list[NoteEvent]], box: np.ndarray, brackets: list[np.ndarray],
-                    ss: float) -> Optional[list[NoteEvent]]:
+                    ss: float, rules: EngravingRules) -> Optional[list[NoteEvent]]:
     """The events a tuplet number scales: those under its bracket (in the voice with most events
-    there), else the beamed group right beside it; None when it stands by neither."""
+    there), else the beamed group right beside it (stem tips within ``rules.tuplet_reach_sp``);
+    None when it stands by neither."""
     cx, cy = _centre(box)
-    bracket = next((b for b in brackets if b[0] <= cx <= b[2] and b[1] - ss <= cy <= b[3] + ss), None)
+    up_down, margin = rules.tuplet_bracket_reach_sp * ss, rules.tuplet_margin_sp * ss
+    bracket = next((b for b in brackets
+                    if b[0] <= cx <= b[2] and b[1] - up_down <= cy <= b[3] + up_down), None)
     if bracket is not None:
-        x0, x1 = bracket[0] - 0.5 * ss, bracket[2] + 0.5 * ss
+        x0, x1 = bracket[0] - margin, bracket[2] + margin
         under = [[e for e in voice if x0 <= e.x <= x1] for voice in voices]
         return max(under, key=len, default=None) or None
     for voice in voices:
         for group in _beam_groups(voice):
             tips = [e.tip[1] for e in group if e.tip is not None]
-            beside = group[0].x - 0.5 * ss <= cx <= group[-1].x + 0.5 * ss
-            if beside and tips and min(abs(t - cy) for t in tips) <= TUPLET_REACH_SS * ss:
+            beside = group[0].x - margin <= cx <= group[-1].x + margin
+            if beside and tips and min(abs(t - cy) for t in tips) <= rules.tuplet_reach_sp * ss:
                 return group
     return None
 
 
-def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: np.ndarray, ss: float) -> None:
+def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: np.ndarray, ss: float,
+                   rules: EngravingRules) -> None:
     """Scale the notes of each tuplet number (3 in the time of 2, ...), in place.
 
     Only a tuplet class counts, and only where it stands by a bracket or a beam
@@ -445,7 +447,7 @@ def _apply_tuplets(music: StaffMusic, ids: list[int], names: list[str], boxes: n
         if names[i] not in TUPLET_RATIO:
             continue
         actual, normal = TUPLET_RATIO[names[i]]
-        for e in _tuplet_members(voices, boxes[i], brackets, ss) or []:
+        for e in _tuplet_members(voices, boxes[i], brackets, ss, rules) or []:
             if e.tuplet is None:
                 e.tuplet = (actual, normal)
                 scale = Fraction(normal, actual)

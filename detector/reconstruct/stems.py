@@ -75,24 +75,26 @@ class _Run:
 
 def _measure_run(
     ink: np.ndarray, note: NoteOnStaff, direction: Direction, side: Side, sp: float, staff_slope: float,
-    max_len_sp: float = 7.0,
+    rules: EngravingRules,
 ) -> Optional[_Run]:
     """The longest vertical ink run leaving the notehead at ``side`` towards ``direction``."""
+    max_len_sp = rules.stem_search_sp
     height, width = ink.shape
     x0, y0, x1, y1 = note.box
     h = y1 - y0
     edge = x1 if side == "right" else x0
     inward = -1 if side == "right" else 1
-    c_in, c_out = edge + inward * 0.45 * sp, edge - inward * 0.25 * sp
+    c_in = edge + inward * rules.stem_search_inside_sp * sp
+    c_out = edge - inward * rules.stem_search_outside_sp * sp
     c0, c1 = max(0, int(min(c_in, c_out))), min(width, int(max(c_in, c_out)) + 1)
     cy = 0.5 * (y0 + y1)
     # follow the stem perpendicular to the staff lines: on a skewed page x drifts with y
     if direction == "up":
-        start = int(cy - 0.3 * h)
+        start = int(cy - rules.stem_start_share * h)
         rows = start - np.arange(min(int(max_len_sp * sp), start) + 1)  # [L] upwards
         notehead_edge = y0
     else:
-        start = int(cy + 0.3 * h)
+        start = int(cy + rules.stem_start_share * h)
         rows = start + np.arange(min(int(max_len_sp * sp), height - 1 - start) + 1)  # [L] downwards
         notehead_edge = y1
     if len(rows) == 0 or c1 <= c0 or not 0 <= start < height:
@@ -107,7 +109,7 @@ def _measure_run(
     tip_row = start - run[best] + 1 if direction == "up" else start + run[best] - 1
     tip_drift = int(drift[run[best] - 1])
     reach = (notehead_edge - tip_row) if direction == "up" else (tip_row + 1 - notehead_edge)
-    strong = run >= 0.6 * run[best]
+    strong = run >= rules.stem_column_share * run[best]
     lo = hi = best
     while lo > 0 and strong[lo - 1]:
         lo -= 1
@@ -116,7 +118,7 @@ def _measure_run(
     return _Run(direction, side, float(reach), c0 + lo, c0 + hi, int(tip_row), tip_drift)
 
 
-def _beam_rows_at_tip(ink: np.ndarray, run: _Run, sp: float) -> int:
+def _beam_rows_at_tip(ink: np.ndarray, run: _Run, sp: float, rules: EngravingRules) -> int:
     """Vertical thickness (rows) of the beam the stem ends in (0: it ends free or in a flag).
 
     DSv2 (like the engravers) ends a beamed stem on the beam's centre line, not at its far
@@ -129,27 +131,28 @@ def _beam_rows_at_tip(ink: np.ndarray, run: _Run, sp: float) -> int:
     for column, outward in ((run.col0 + run.tip_drift - 2, -1), (run.col1 + run.tip_drift + 2, 1)):
         if not 0 <= column < width:
             continue
-        rows = run.tip_row + inward * np.arange(int(1.0 * sp))
+        rows = run.tip_row + inward * np.arange(int(rules.stem_beam_look_sp * sp))
         rows = rows[(rows >= 0) & (rows < height)]
         beside = ink[rows, column]
         first = int(np.argmax(beside)) if beside.any() else len(beside)
-        if first > 2:
+        if first > 2:  # pixels: the beam touches the tip
             continue
         thickness = int(np.argmin(beside[first:])) if not beside[first:].all() else len(beside) - first
-        if not 0.3 * sp <= thickness <= 0.9 * sp:
+        if not rules.min_beam_thickness_sp * sp <= thickness <= rules.stem_tip_beam_max_sp * sp:
             continue
         mid_row = run.tip_row + inward * (first + thickness // 2)
         if not 0 <= mid_row < height:
             continue
         line = ink[mid_row, column::outward]  # from beside the stem outwards
         sideways = int(np.argmin(line)) if not line.all() else len(line)
-        if sideways >= sp:
+        if sideways >= rules.stem_tip_beam_sideways_sp * sp:
             return first + thickness
     return 0
 
 
 def _stem_box_from_ink(
-    gray: np.ndarray, ink: np.ndarray, run: _Run, base_y: float, notehead_edge_y: float, sp: float
+    gray: np.ndarray, ink: np.ndarray, run: _Run, base_y: float, notehead_edge_y: float, sp: float,
+    rules: EngravingRules,
 ) -> tuple[float, float, float, float]:
     """Sub-pixel stem box: x and width from the column coverage, tip from the end row's coverage."""
     height, width = gray.shape
@@ -173,14 +176,14 @@ def _stem_box_from_ink(
     col_centres = np.arange(c0, c1) + 0.5
     row_centres = (cov_thin * col_centres).sum(axis=1) / np.maximum(cov_thin.sum(axis=1), 1e-6)
     # a skewed page slants the stem: the box spans its centre line from tip to base
-    slope, offset = _robust_line(rows[thin] + 0.5, row_centres, max_slope=0.1)
+    slope, offset = _robust_line(rows[thin] + 0.5, row_centres, max_slope=rules.max_stem_slant)
     # tip: the end row plus the anti-aliased share of the row beyond it
     beyond = run.tip_row - 1 if run.direction == "up" else run.tip_row + 1
     beyond_cov = 0.0
     if 0 <= beyond < height:
         stem_cols = slice(max(0, run.col0 + run.tip_drift), max(0, run.col1 + run.tip_drift + 1))
         beyond_cov = float(np.clip((255.0 - gray[beyond, stem_cols].astype(np.float32)).mean() / 255.0, 0, 1))
-    beam_rows = _beam_rows_at_tip(ink, run, sp)
+    beam_rows = _beam_rows_at_tip(ink, run, sp, rules)
     if beam_rows:
         beyond_cov = -0.5 * beam_rows  # the centre line of the beam
     tip = run.tip_row - beyond_cov if run.direction == "up" else run.tip_row + 1 + beyond_cov
@@ -216,7 +219,7 @@ def _ink_stem(
     """The stem the ink shows at this notehead, or None."""
     sp = staff.staff_space_px
     slope = staff.slope_at(0.5 * (note.box[0] + note.box[2]))
-    runs = [_measure_run(ink, note, d, s, sp, slope) for d, s in PLACEMENTS]
+    runs = [_measure_run(ink, note, d, s, sp, slope, rules) for d, s in PLACEMENTS]
     min_reach = rules.min_stem_ink_sp * sp
     max_cols = rules.max_stem_width_sp * sp + 2
     valid = [r for r in runs if r is not None and r.reach_px >= min_reach and r.col1 - r.col0 + 1 <= max_cols]
@@ -226,7 +229,7 @@ def _ink_stem(
     run = max(regular or valid, key=lambda r: r.reach_px)
     base = _base_y(note, run.direction, sp, rules)
     edge = note.box[1] if run.direction == "up" else note.box[3]
-    box = _stem_box_from_ink(gray, ink, run, base, edge, sp)
+    box = _stem_box_from_ink(gray, ink, run, base, edge, sp, rules)
     return Stem(note.staff_index, box, run.direction, True, [note])
 
 
@@ -241,33 +244,35 @@ def _rule_stem(notes: list[NoteOnStaff], staff: Staff, stem_width: float, rules:
     tip_cy = 0.5 * (tip_note.box[1] + tip_note.box[3])
     middle_y = float(staff.y_of_position(4, cx))
     length = rules.stem_length_sp * sp
+    far_hs = rules.stem_reaches_middle_beyond_hs  # beyond this the stem reaches the middle line
     base = _base_y(base_note, direction, sp, rules)
     if direction == "up":
-        tip = min(tip_cy - length, middle_y) if tip_note.position <= -4 else tip_cy - length
+        tip = min(tip_cy - length, middle_y) if tip_note.position <= -far_hs else tip_cy - length
         x1 = max(n.box[2] for n in notes)
         box = (x1 - stem_width, min(tip, base), x1, max(tip, base))
     else:
-        tip = max(tip_cy + length, middle_y) if tip_note.position >= 12 else tip_cy + length
+        tip = max(tip_cy + length, middle_y) if tip_note.position >= 8 + far_hs else tip_cy + length
         x0 = min(n.box[0] for n in notes)
         box = (x0, min(base, tip), x0 + stem_width, max(base, tip))
     return Stem(far.staff_index, box, direction, False, list(notes))
 
 
-def _same_stem(a: Stem, b: Stem, sp: float) -> bool:
+def _same_stem(a: Stem, b: Stem, sp: float, rules: EngravingRules) -> bool:
     """Two measurements of one chord's stem: same staff, direction and column, touching spans."""
     if a.staff_index != b.staff_index or a.direction != b.direction:
         return False
-    if abs(a.x - b.x) > 0.15 * sp + 1.0:
+    if abs(a.x - b.x) > rules.stem_merge_dx_sp * sp + 1.0:  # plus a pixel: the columns are whole pixels
         return False
-    return a.box[1] <= b.box[3] + 0.5 * sp and b.box[1] <= a.box[3] + 0.5 * sp
+    gap = rules.stem_merge_gap_sp * sp
+    return a.box[1] <= b.box[3] + gap and b.box[1] <= a.box[3] + gap
 
 
-def _merge(stems: list[Stem], staves: list[Staff]) -> list[Stem]:
+def _merge(stems: list[Stem], staves: list[Staff], rules: EngravingRules) -> list[Stem]:
     """Union chord stems found note by note into one stem per chord."""
     merged: list[Stem] = []
     for stem in sorted(stems, key=lambda s: (s.staff_index, s.x)):
         sp = staves[stem.staff_index].staff_space_px
-        into = next((m for m in merged if _same_stem(m, stem, sp)), None)
+        into = next((m for m in merged if _same_stem(m, stem, sp, rules)), None)
         if into is None:
             merged.append(Stem(stem.staff_index, stem.box, stem.direction, stem.from_ink, list(stem.notes)))
             continue
@@ -306,7 +311,7 @@ def rebuild_stems(
     for note in notes:
         stem = _ink_stem(gray, ink, note, staves[note.staff_index], rules)
         (found.append(stem) if stem is not None else unconfirmed.append(note))
-    stems = _merge(found, staves)
+    stems = _merge(found, staves, rules)
     widths = [s.box[2] - s.box[0] for s in stems]
     confirmed_ids = {id(n) for s in stems for n in s.notes}
     # a note the ink did not confirm may still sit inside a found chord stem's span
@@ -314,14 +319,15 @@ def rebuild_stems(
     for note in unconfirmed:
         sp = staves[note.staff_index].staff_space_px
         cy = 0.5 * (note.box[1] + note.box[3])
+        dx, dy = rules.stem_host_dx_sp * sp, rules.stem_host_dy_sp * sp
         host = next((s for s in stems if s.staff_index == note.staff_index
-                     and note.box[0] - 0.2 * sp <= s.x <= note.box[2] + 0.2 * sp
-                     and s.box[1] - 0.5 * sp <= cy <= s.box[3] + 0.5 * sp), None)
+                     and note.box[0] - dx <= s.x <= note.box[2] + dx
+                     and s.box[1] - dy <= cy <= s.box[3] + dy), None)
         if host is not None:
             host.notes.append(note)
         elif id(note) not in confirmed_ids:
             leftovers.append(note)
-    for chord in _chords(leftovers, 0.3 * (staves[0].staff_space_px if staves else 0)):
+    for chord in _chords(leftovers, rules.chord_gap_sp * (staves[0].staff_space_px if staves else 0)):
         staff = staves[chord[0].staff_index]
         width = float(np.median(widths)) if widths else rules.stem_thickness_sp * staff.staff_space_px
         stems.append(_rule_stem(chord, staff, width, rules))
@@ -341,8 +347,9 @@ def end_stems_in_flags(stems: list[Stem], flags: list[tuple[str, tuple[float, fl
             continue
         for stem in stems:
             sp = staves[stem.staff_index].staff_space_px
-            at_flag_edge = fx0 - 0.3 * sp <= stem.x <= fx0 + 0.3 * sp
-            if not at_flag_edge or not fy0 - 0.5 * sp <= stem.tip_y <= fy1 + 0.5 * sp:
+            edge, margin = rules.flag_edge_sp * sp, rules.flag_tip_margin_sp * sp
+            at_flag_edge = fx0 - edge <= stem.x <= fx0 + edge
+            if not at_flag_edge or not fy0 - margin <= stem.tip_y <= fy1 + margin:
                 continue
             x0, y0, x1, y1 = stem.box
             if stem.direction == "up":

@@ -7,14 +7,15 @@ runs through the page's systems.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from detector.reconstruct.music import Part, StaffMusic
+from detector.reconstruct.rules import EngravingRules
 
 
-def _joined_at_left(ink: np.ndarray, upper, lower) -> bool:
+def _joined_at_left(ink: np.ndarray, upper, lower, rules: EngravingRules) -> bool:
     """True when a vertical ink line joins the bottom of `upper` to the top of `lower` near their left end."""
     ss = float(upper.staff_space_px)
     x_left = max(float(upper.xs[0]), float(lower.xs[0]))
@@ -22,8 +23,9 @@ def _joined_at_left(ink: np.ndarray, upper, lower) -> bool:
     if y1 <= y0:
         return True
     h, w = ink.shape
-    for x in range(int(x_left - 1.0 * ss), int(x_left + 1.0 * ss) + 1):
-        if 0 <= x < w and ink[max(0, y0):min(h, y1), x].mean() >= 0.95:
+    reach = rules.system_join_search_sp * ss
+    for x in range(int(x_left - reach), int(x_left + reach) + 1):
+        if 0 <= x < w and ink[max(0, y0):min(h, y1), x].mean() >= rules.system_join_cover:
             return True
     return False
 
@@ -39,11 +41,13 @@ def _braced(upper, lower, names: Sequence[str], boxes: np.ndarray) -> bool:
 
 
 def group_systems(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[str],
-                  boxes: np.ndarray) -> list[list[list[StaffMusic]]]:
+                  boxes: np.ndarray, rules: Optional[EngravingRules] = None) -> list[list[list[StaffMusic]]]:
     """Systems (top to bottom), each a list of staff groups (one group per part, 1-2 staves).
 
-    ink: the page's [H, W] bool ink mask; names/boxes: the page's symbols (ink frame).
+    ink: the page's [H, W] bool ink mask; names/boxes: the page's symbols (ink frame);
+    rules: the thresholds (defaults when None).
     """
+    rules = rules or EngravingRules()
     if not staves:
         return []
     systems: list[list[list[StaffMusic]]] = [[[staves[0]]]]
@@ -51,7 +55,7 @@ def group_systems(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence
         braced = _braced(prev.staff, cur.staff, names, boxes)
         if braced and len(systems[-1][-1]) == 1:
             systems[-1][-1].append(cur)
-        elif braced or _joined_at_left(ink, prev.staff, cur.staff):
+        elif braced or _joined_at_left(ink, prev.staff, cur.staff, rules):
             systems[-1].append([cur])
         else:
             systems.append([[cur]])
@@ -59,7 +63,7 @@ def group_systems(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence
 
 
 def group_parts(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[str],
-                boxes: np.ndarray) -> list[Part]:
+                boxes: np.ndarray, rules: Optional[EngravingRules] = None) -> list[Part]:
     """Parts of the page: the k-th staff group of each system is part k.
 
     Systems with a different layout than the first (a part tacet, a page of mixed systems)
@@ -67,7 +71,7 @@ def group_parts(ink: np.ndarray, staves: Sequence[StaffMusic], names: Sequence[s
     a new part, so no staff is ever lost.
     """
     parts: list[Part] = []
-    for system in group_systems(ink, staves, names, boxes):
+    for system in group_systems(ink, staves, names, boxes, rules):
         for k, group in enumerate(system):
             match = parts[k] if k < len(parts) and parts[k].staff_count == len(group) else None
             if match is None:
