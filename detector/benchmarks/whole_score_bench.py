@@ -28,8 +28,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from detector.benchmarks.end_to_end import _edit_distance, _tokens, recognised_part_notes, true_part_notes
-from detector.benchmarks.music_scoring import staff_map
+from detector.benchmarks.end_to_end import _tokens, recognised_part_notes, true_part_notes
+from detector.benchmarks.music_scoring import edit_distance, staff_map
 from detector.reconstruct.page_scale import resample
 from detector.reconstruct.symbols import Symbol
 from detector.reconstruct.whole_score import PageMusic, assemble_score, read_page
@@ -60,7 +60,7 @@ class Rates:
     def add(self, part: int, read: list[tuple], truth: list[tuple]) -> None:
         read_pitch, read_full = _tokens(read)
         true_pitch, true_full = _tokens(truth)
-        pitch, full = _edit_distance(read_pitch, true_pitch), _edit_distance(read_full, true_full)
+        pitch, full = edit_distance(read_pitch, true_pitch), edit_distance(read_full, true_full)
         self.pitch_edits += pitch
         self.full_edits += full
         self.true_tokens += len(true_pitch)

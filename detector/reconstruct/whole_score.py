@@ -74,7 +74,8 @@ def read_page(gray: np.ndarray, symbols: Optional[list[Symbol]] = None, weights=
         work_symbols = symbols_to_work(symbols, scale)
     work_symbols = [s for s in work_symbols if s.class_name not in REBUILT_CLASSES]
     score, structure, used = read_music(work, work_symbols)
-    systems = group_systems(structure.ink, score.staves, [s.class_name for s in used], structure.ink_boxes)
+    systems = group_systems(structure.ink, score.staves, [s.class_name for s in used], structure.ink_boxes,
+                            structure.rules)
     return PageMusic(name, score, systems, scale, time.perf_counter() - started)
 
 
