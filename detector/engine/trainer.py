@@ -103,11 +103,15 @@ def weights_finite(model: torch.nn.Module) -> bool:
 
 
 def config_differences(saved: dict, cfg: Config, class_names: list[str], saved_classes: list) -> list[str]:
-    """What differs between a checkpoint's model/classes and this run's (empty: compatible)."""
-    current = config_to_dict(cfg)["model"]
-    model = saved.get("model", {}) if isinstance(saved, dict) else {}
-    diffs = [f"model.{key} {model.get(key)!r} -> {current.get(key)!r}"
-             for key in SHAPE_KEYS if key in model and model.get(key) != current.get(key)]
+    """What differs between a checkpoint's model/optimizer/classes and this run's (empty: compatible)."""
+    saved = saved if isinstance(saved, dict) else {}
+    current = config_to_dict(cfg)
+    model, now = saved.get("model") or {}, current["model"]
+    diffs = [f"model.{key} {model.get(key)!r} -> {now.get(key)!r}"
+             for key in SHAPE_KEYS if key in model and model.get(key) != now.get(key)]
+    optimizer, now_optimizer = (saved.get("train") or {}).get("optimizer"), current["train"].get("optimizer")
+    if optimizer is not None and optimizer != now_optimizer:  # its state would not fit
+        diffs.append(f"train.optimizer {optimizer!r} -> {now_optimizer!r}")
     if list(saved_classes) != list(class_names):
         diffs.append(f"data.classes ({len(saved_classes)} classes -> {len(class_names)}"
                      + (")" if len(saved_classes) != len(class_names) else ", other names)"))
