@@ -16,6 +16,7 @@ from detector.reconstruct.music import AttributeChange, Part, Score, StaffMusic
 from detector.reconstruct.staff_reading import read_staves
 from detector.reconstruct.structure import StructureResult
 from detector.reconstruct.systems import group_parts
+from detector.reconstruct.ties import read_ties
 
 
 def read_score(structure: StructureResult) -> Score:
@@ -23,6 +24,9 @@ def read_score(structure: StructureResult) -> Score:
     rules the structure was built with (``structure.rules``)."""
     music = read_staves(structure)
     names = [s.class_name for s in structure.symbols]
+    for k, staff_music in enumerate(music):
+        read_ties(staff_music, [structure.ink_boxes[i] for i, name in enumerate(names)
+                                if name == "tie" and structure.staff_of[i] == k])
     parts = group_parts(structure.ink, music, names, structure.ink_boxes, structure.rules)
     vote_clef_octaves(parts)
     time = next((c.time for s in music for m in s.measures for c in m.items

@@ -1,11 +1,14 @@
-"""Rhythm: notehead type, flags, beams found in the ink, dots, rests, chords, tuplets."""
+"""Rhythm: notehead type, flags, beams found in the ink, dots, rests, chords, tuplets, ties."""
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
+import music21
 import numpy as np
 
 from detector.reconstruct.beams import count_beams
 from detector.reconstruct.binarize import binarize
-from handmade import SS, HandPage
+from handmade import HEAD_W, SS, HandPage
 from musicxml_reading import divisions, music21_notes, score_file, xml_notes
 
 
@@ -137,3 +140,25 @@ def test_a_bowing_mark_above_the_staff_is_not_a_whole_rest(tmp_path):
     # then the bar holds its four quarters and no rest
     notes = xml_notes(score_file(page, tmp_path))
     assert [n["rest"] for n in notes] == [False] * 4
+
+
+def test_a_tie_joins_two_notes_of_the_same_pitch(tmp_path):
+    # given two G4 quarters joined by a tie under them, then an A4 that a slur-like curve
+    # from the second G reaches (another pitch: not a tie)
+    page = HandPage()
+    page.clef("clefG")
+    for x, position in ((200, 2), (280, 2), (360, 3)):
+        page.note(x, position, stem="up")
+    below = page.y(2) + 0.9 * SS
+    page.symbol("tie", 240, 2, w=80 - HEAD_W, h=0.6 * SS)
+    page.boxes[-1][1], page.boxes[-1][3] = below - 0.3 * SS, below + 0.3 * SS
+    page.symbol("tie", 320, 2, w=80 - HEAD_W, h=0.6 * SS)
+    page.boxes[-1][1], page.boxes[-1][3] = below - 0.3 * SS, below + 0.3 * SS
+    page.barline(420)
+    path = score_file(page, tmp_path)
+    # then the first two notes carry tie start/stop, and music21 reads one tied G4
+    root = ET.parse(path).getroot()
+    assert [[t.get("type") for t in n.findall("tie")] for n in root.iter("note")] == [["start"], ["stop"], []]
+    notes = music21.converter.parse(str(path)).parts[0].flatten().notes
+    assert [(n.nameWithOctave, n.tie.type if n.tie else None) for n in notes] == [
+        ("G4", "start"), ("G4", "stop"), ("A4", None)]
