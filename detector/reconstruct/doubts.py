@@ -168,50 +168,102 @@ def _fmt(q: Fraction) -> str:
     return f"{float(q):g}" if q.denominator in (1, 2, 4, 8) else str(q)
 
 
+@dataclass
+class _Bar:
+    """One staff's bar as the duration check sees it."""
+
+    layout: SystemLayout
+    staff: StaffMusic
+    j: int  # index in the staff's measures (the system's bar)
+    lengths: dict[int, Fraction]  # voice -> quarters
+    expected: Optional[Fraction]  # the time signature in force, in quarters
+
+    @property
+    def first(self) -> Fraction:
+        return self.lengths[min(self.lengths)]
+
+
+def _part_staff_runs(score: Score, layouts: Sequence[SystemLayout]) -> list[list[_Bar]]:
+    """Each part staff's bars through the page's systems in order, with the time in force.
+
+    A time signature is printed once and holds on the same part's staff in the systems below
+    (voices of early music may even run in different meters at once), so the time is carried
+    per part staff, starting from the score's.
+    """
+    runs: dict[tuple[str, int], list[_Bar]] = {}
+    times: dict[tuple[str, int], Optional[tuple[int, int]]] = {}
+    for layout in layouts:
+        for pid, group in zip(layout.parts, layout.groups):
+            for k, staff in enumerate(group):
+                key = (pid, k)
+                for j, measure in enumerate(staff.measures):
+                    for item in measure.items:
+                        if isinstance(item, AttributeChange) and item.time:
+                            times[key] = item.time
+                    expected = _bar_length(times.get(key, score.time))
+                    runs.setdefault(key, []).append(_Bar(layout, staff, j, _voice_lengths(measure), expected))
+    return list(runs.values())
+
+
 def duration_doubts(score: Score, layouts: Sequence[SystemLayout]) -> list[Doubt]:
     """Bars whose first voice does not fill the time signature, or whose other voices overfill it.
 
-    The time in force is the score's, changed by any time signature met on the staff. The
-    first bar of the first system and the last bar of the last system may be short (an upbeat
-    and its complement) when every staff of a system of several staves agrees on their length.
+    Short bars an engraver writes on purpose pass (when every staff of a system of several
+    agrees on their length): an upbeat in the page's first bar and its complement in the last
+    (``_upbeat``), and a bar split in two at a repeat sign, a phrase end or a system break, two
+    neighbours that add up to one full bar (``_split_bar``).
     """
     doubts = []
-    for layout in layouts:
-        staves = layout.staves
-        for staff in staves:
-            time = score.time
-            for j, measure in enumerate(staff.measures):
-                for item in measure.items:
-                    if isinstance(item, AttributeChange) and item.time:
-                        time = item.time
-                expected = _bar_length(time)
-                if expected is None:
-                    continue
-                lengths = _voice_lengths(measure)
-                first = lengths[min(lengths)]
-                wrong = first != expected or any(v > expected for v in lengths.values())
-                if not wrong or _upbeat(layout, layouts, staves, j, first):
-                    continue
-                text = (f"lasts {_fmt(first)} of {_fmt(expected)} quarters" if first != expected else
-                        f"a voice lasts {_fmt(max(lengths.values()))} of {_fmt(expected)} quarters")
-                x0, x1 = layout.spans[staff.index][j]
-                doubts.append(Doubt("duration", text, layout.index, j, staff.index,
-                                    box=_staff_box(staff, x0, x1)))
+    for run in _part_staff_runs(score, layouts):
+        for n, bar in enumerate(run):
+            if bar.expected is None:
+                continue
+            over = any(v > bar.expected for v in bar.lengths.values())
+            if not over and bar.first == bar.expected:
+                continue
+            if not over and (_upbeat(bar, layouts) or _split_bar(run, n)):
+                continue
+            text = (f"lasts {_fmt(bar.first)} of {_fmt(bar.expected)} quarters" if bar.first != bar.expected
+                    else f"a voice lasts {_fmt(max(bar.lengths.values()))} of {_fmt(bar.expected)} quarters")
+            x0, x1 = bar.layout.spans[bar.staff.index][bar.j]
+            doubts.append(Doubt("duration", text, bar.layout.index, bar.j, bar.staff.index,
+                                box=_staff_box(bar.staff, x0, x1)))
     return doubts
 
 
-def _upbeat(layout: SystemLayout, layouts: Sequence[SystemLayout], staves: list[StaffMusic], j: int,
-            first: Fraction) -> bool:
+def _agreed(bar: _Bar) -> bool:
+    """Every other staff of the bar's system has a bar there with the same first-voice length."""
+    for staff in bar.layout.staves:
+        if staff is not bar.staff:
+            if bar.j >= len(staff.measures):
+                return False
+            measure = staff.measures[bar.j]
+            if _voice_lengths(measure)[min(measure.voices())] != bar.first:
+                return False
+    return True
+
+
+def _upbeat(bar: _Bar, layouts: Sequence[SystemLayout]) -> bool:
     """A short first bar of the page's first system, or last bar of its last, that all its staves
     (two or more: on one staff an upbeat and a lost note look the same) share."""
-    if len(staves) < 2:
+    staves = bar.layout.staves
+    if len(staves) < 2 or bar.first == 0:
         return False
-    at_start = layout is layouts[0] and j == 0
-    at_end = layout is layouts[-1] and all(j == len(s.measures) - 1 for s in staves)
-    if not (at_start or at_end) or first == 0:
-        return False
-    return all(j < len(s.measures) and _voice_lengths(s.measures[j])[min(s.measures[j].voices())] == first
-               for s in staves)
+    at_start = bar.layout is layouts[0] and bar.j == 0
+    at_end = bar.layout is layouts[-1] and all(bar.j == len(s.measures) - 1 for s in staves)
+    return (at_start or at_end) and _agreed(bar)
+
+
+def _split_bar(run: list[_Bar], n: int) -> bool:
+    """Bar ``n`` and a neighbour are both short and add up to one full bar, agreed by their systems."""
+    bar = run[n]
+    for m in (n - 1, n + 1):
+        if 0 <= m < len(run):
+            other = run[m]
+            if (0 < other.first < bar.expected and other.expected == bar.expected
+                    and bar.first + other.first == bar.expected and _agreed(bar) and _agreed(other)):
+                return True
+    return False
 
 
 def barline_doubts(layouts: Sequence[SystemLayout]) -> list[Doubt]:

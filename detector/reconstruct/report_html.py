@@ -195,7 +195,7 @@ def _summary_html(doubts: PageDoubts) -> str:
     rows = []
     for pid, (marked, bars) in doubts.doubtful_bars_by_part().items():
         kinds = Counter(d.kind for d in doubts.doubts if d.part == pid)
-        reasons = ", ".join(f"{n} {KINDS[k]}" for k, n in kinds.items())
+        reasons = ", ".join(f"{n} × {KINDS[k]}" for k, n in kinds.items())
         rows.append(f'<tr data-part="{pid}"><td>{pid}</td><td>{bars}</td><td>{marked}</td>'
                     f'<td>{html.escape(reasons)}</td></tr>')
     whole = [d for d in doubts.doubts if d.bar is None]

@@ -74,6 +74,9 @@ def new_toolkit():
     """A Verovio toolkit set up to engrave one system on one line."""
     import verovio
 
+    # one system out of its score leaves ties and slurs open at its ends: Verovio warns of each
+    # on stderr (process-wide setting; errors still show)
+    verovio.enableLog(verovio.LOG_ERROR)
     toolkit = verovio.toolkit()
     toolkit.setOptions({
         "breaks": "none",  # the system on one line, as on the page

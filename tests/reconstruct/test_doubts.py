@@ -10,11 +10,12 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from detector.data.deepscores import load_page_image
 from detector.reconstruct.doubts import bar_at, find_doubts, measure_spans
-from detector.reconstruct.pipeline import PageResult, read_detections, read_music
+from detector.reconstruct.pipeline import PageResult, low_confidence_symbols, read_detections, read_music
 from detector.reconstruct.structure import REPLACED_CLASSES
 
 #: Errors planted per page: alternately a note removed and a quarter made a half note.
@@ -75,9 +76,9 @@ def plant_errors(page: PageResult, symbols: list, count: int = PLANTED):
     return out, planted
 
 
-def check_planted(gray, symbols):
+def check_planted(gray, symbols, clean=None):
     """Plant errors in a page read from its symbols; returns (caught, planted, marked correct, correct)."""
-    clean = _read(gray, symbols)
+    clean = clean or _read(gray, symbols)
     broken, planted = plant_errors(clean, symbols)
     page = _read(gray, broken)
     doubts = find_doubts(page)
@@ -96,13 +97,20 @@ def check_planted(gray, symbols):
     return len(errors & marked), len(errors), len(marked & correct), len(correct)
 
 
-def test_planted_errors_on_the_real_dsv2_page_lie_in_marked_bars(dsv2_sample_image, dsv2_sample_json):
+@pytest.fixture(scope="module")
+def dsv2_page(dsv2_sample_image, dsv2_sample_json):
+    """The real DSv2 page: pixels, ground-truth symbols, and the page read from them."""
     gray = load_page_image(dsv2_sample_image)
     symbols = read_detections(dsv2_sample_json, dsv2_sample_image)
-    clean = find_doubts(_read(gray, symbols))
-    assert clean.bar_count() == 10 and len(clean.systems) == 2
+    return gray, symbols, _read(gray, symbols)
 
-    caught, planted, marked_correct, correct = check_planted(gray, symbols)
+
+def test_planted_errors_on_the_real_dsv2_page_lie_in_marked_bars(dsv2_page):
+    gray, symbols, clean_page = dsv2_page
+    clean = find_doubts(clean_page)
+    assert clean.bar_count() == 10 and len(clean.systems) == 2 and clean.doubts == []
+
+    caught, planted, marked_correct, correct = check_planted(gray, symbols, clean_page)
 
     assert planted == PLANTED and caught == planted
     assert marked_correct < 0.1 * correct, (marked_correct, correct)
@@ -131,12 +139,30 @@ def test_planted_errors_on_synthetic_pages_lie_in_marked_bars(synthetic_dataset)
     assert marked_correct < 0.1 * correct, totals
 
 
-def test_a_staff_without_its_clef_is_doubtful_in_every_bar(dsv2_sample_image, dsv2_sample_json):
-    gray = load_page_image(dsv2_sample_image)
-    symbols = read_detections(dsv2_sample_json, dsv2_sample_image)
+def test_a_staff_without_its_clef_is_doubtful_in_every_bar(dsv2_page):
+    gray, symbols, _ = dsv2_page
     first_clef = min((s for s in symbols if s.class_name.startswith("clef")), key=lambda s: s.box[1])
 
     doubts = find_doubts(_read(gray, [s for s in symbols if s is not first_clef]))
 
     clef = [d for d in doubts.doubts if d.kind == "clef"]
     assert {d.staff for d in clef} == {0} and len(clef) == 5
+
+
+def test_low_confidence_detections_are_kept_apart_and_marked_in_their_bar(dsv2_page):
+    boxes = [[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60], [80, 80, 90, 90]]
+    detections = {"boxes": np.array(boxes, dtype=float),
+                  "scores": np.array([0.9, 0.4, 0.3, 0.1]), "labels": np.array([0, 1, 0, 0])}
+    low = low_confidence_symbols(detections, ["noteheadBlackOnLine", "restQuarter"], score_thresh=0.5)
+    # the 0.4 rest lies under the 0.9 notehead (one box per symbol), the 0.1 box is under the floor
+    assert [(s.class_name, s.score) for s in low] == [("noteheadBlackOnLine", 0.3)]
+
+    _, symbols, clean = dsv2_page
+    note = clean.score.staves[3].measures[2].events[0]
+    doubtful = replace(clean.symbols[note.head_ids[0]], score=0.3)
+    doubts = find_doubts(replace(clean, low_confidence=[doubtful]))
+
+    [doubt] = doubts.doubts
+    layout = doubts.systems[0]
+    assert (doubt.kind, doubt.staff, doubt.bar) == ("low-score", 3, 2)
+    assert bar_at(layout, 3, note.x) == 2
