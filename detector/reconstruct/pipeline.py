@@ -22,6 +22,7 @@ from detector.reconstruct.doubts import LOW_SCORE_FLOOR
 from detector.reconstruct.music import Score
 from detector.reconstruct.music_overlay import draw_music_overlay
 from detector.reconstruct.musicxml import write_musicxml
+from detector.reconstruct.page_scale import normalise_page
 from detector.reconstruct.reading import read_score
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
 from detector.reconstruct.symbols import (
@@ -93,6 +94,9 @@ def read_detections(path: Path, image_path: Path) -> list[Symbol]:
 def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] = None) -> list[Symbol]:
     """Tiled detection over the whole page with the checkpoint's own config.
 
+    A page whose staff space is outside the detector's trained range (a 150- or 600-dpi scan)
+    is resampled into it first (``page_scale.normalise_page``); boxes come back in page pixels.
+
     ``low``, when given, receives the detections under the operating threshold but above
     ``doubts.LOW_SCORE_FLOOR`` (``low_confidence_symbols``), for the report to show.
     """
@@ -107,7 +111,9 @@ def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] 
         model, cfg, class_names = load_model(weights, device=device)
     except CheckpointError as err:
         raise ReconstructError(f"{err}; {missing_weights_message(weights).split(': ', 1)[1]}") from None
-    detections = detect_pages(model, [gray], cfg.model, device)[0]
+    work, scale = normalise_page(gray)  # into the trained staff-space range (page_scale.py)
+    detections = detect_pages(model, [work], cfg.model, device)[0]
+    detections["boxes"] = detections["boxes"] / scale.factor  # back to page pixels
     if low is not None:
         low.extend(low_confidence_symbols(detections, class_names, cfg.eval.score_thresh))
     return confident_symbols(detections, class_names, cfg.eval.score_thresh)
