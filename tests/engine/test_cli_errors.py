@@ -194,15 +194,21 @@ def test_the_done_line_counts_skipped_steps_and_rollbacks_and_reads_well(tmp_pat
     assert "last checkpoint " + str(tmp_path / "runs" / "tiny" / "checkpoints" / "step_00000002.pt") in done
 
 
-def test_start_lines_name_device_and_model_size_and_warn_for_a_gpu_sized_config_on_cpu(
-        tmp_path, capsys, dsv2_root):
-    code, err, out = _train(capsys, _config(tmp_path, dsv2_root, train={"epochs": 1, "steps_per_epoch": 3}),
-                            "data.imgsz=128", "train.batch_size=64")
+def test_start_lines_name_the_device_and_model_size_then_an_estimate(tmp_path, capsys, dsv2_root):
+    code, err, out = _train(capsys, _config(tmp_path, dsv2_root, train={"epochs": 1, "steps_per_epoch": 3}))
     assert code == 0, err
-    assert "training on cpu (1 threads)" in out and "M parameters" in out
-    assert any(line.startswith("estimate: ") and "s/step" in line and "GiB" in line
+    assert "training on cpu (1 threads), 1 process(es): resnet18 x0.25, 0.26 M parameters" in out
+    assert any(line.startswith("estimate: ") and "s/step" in line and "GiB; 0 steps left" in line
                for line in out.splitlines())
-    assert any("warning: a GPU-sized config on a CPU (64 x 128^2 px per step" in line for line in err)
+
+
+def test_a_gpu_sized_config_on_a_cpu_is_warned_about_at_once(tmp_path, capsys, dsv2_root):
+    # (an empty data folder then ends the run: the warning comes before any data is read)
+    (tmp_path / "empty").mkdir()
+    config = _config(tmp_path, tmp_path / "empty")
+    code, err, _ = _train(capsys, config, "data.imgsz=1024", "train.batch_size=4")
+    assert code == 2
+    assert err[0].startswith("warning: a GPU-sized config on a CPU (4 x 1024^2 px per step, resnet18)")
 
 
 @pytest.mark.slow  # a real train.py process: ~15 s
