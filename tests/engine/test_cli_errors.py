@@ -162,6 +162,21 @@ def test_an_unwritable_runs_folder_is_one_line_before_any_work(tmp_path, capsys,
     assert "training on" not in out  # refused before the model or the data
 
 
+def test_a_permission_error_on_the_run_folder_is_one_line_before_any_work(tmp_path, capsys, dsv2_root,
+                                                                          monkeypatch):
+    # what a read-only runs/ gives a normal user (root, who runs these tests here, may write anywhere)
+    import detector.engine.run_folder as run_folder
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(run_folder.os, "open", refuse)
+    code, err, out = _train(capsys, _config(tmp_path, dsv2_root))
+    assert code == 2 and err == [f"error: cannot write to run folder {tmp_path / 'runs' / 'tiny'} "
+                                 "(Permission denied); choose another with --set log.runs_dir=DIR"]
+    assert "training on" not in out
+
+
 def test_a_run_folder_that_is_a_file_is_one_line_before_any_work(tmp_path, capsys, dsv2_root):
     (tmp_path / "runs").write_text("not a folder")  # what root sees as unwritable too
     code, err, out = _train(capsys, _config(tmp_path, dsv2_root))
