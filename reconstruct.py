@@ -123,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     from detector.reconstruct.pipeline import ReconstructError, reconstruct_page
     from detector.writable import NotWritableError, check_writable_file
 
+    if args.detections and Path(args.detections).is_file():
+        from detector.data.detections_file import DetectionsFileError, read_detections_file
+
+        try:  # a malformed file is named in one line here, before any stage indexes into it
+            read_detections_file(args.detections)
+        except DetectionsFileError as err:
+            print(f"reconstruct.py: error: {err}", file=sys.stderr)
+            return 2
     if len(args.page) > 1 or args.out_dir or args.midi or Path(args.page[0]).is_dir() \
             or args.page[0].lower().endswith(".pdf"):
         return whole_scores(args)  # detector/reconstruct/score_book.py
