@@ -427,8 +427,9 @@ def _tuplet_members(voices: list[list[NoteEvent]], box: np.ndarray, brackets: li
     for voice in voices:
         for group in _beam_groups(voice):
             tips = [e.tip[1] for e in group if e.tip is not None]
-            beside = group[0].x - margin <= cx <= group[-1].x + margin
-            if beside and tips and min(abs(t - cy) for t in tips) <= rules.tuplet_reach_sp * ss:
+            centre, width = 0.5 * (group[0].x + group[-1].x), group[-1].x - group[0].x
+            centred = abs(cx - centre) <= rules.tuplet_centre_share * width + margin
+            if centred and tips and min(abs(t - cy) for t in tips) <= rules.tuplet_reach_sp * ss:
                 return group
     return None
 
