@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +30,15 @@ def _read(gray, symbols) -> PageResult:
 
 
 def _candidates(page: PageResult):
-    """(staff, x, head symbol id, can change) of single notes in one-voice bars of two events or more."""
+    """(staff, x, head symbol id, can change) of single notes in full one-voice bars of two events
+    or more (an error planted in a short bar can make it look full: nothing would announce it)."""
     out = []
+    time = page.score.time or (4, 4)
+    full = Fraction(4 * time[0], time[1])
     for staff in page.score.staves:
         for measure in staff.measures:
             events = [e for e in measure.events if not e.grace]
-            if len(measure.voices()) > 1 or len(events) < 2:
+            if len(measure.voices()) > 1 or len(events) < 2 or measure.duration() != full:
                 continue
             for e in events:
                 if e.is_rest or len(e.head_ids) != 1 or e.tuplet:
