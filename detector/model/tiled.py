@@ -37,14 +37,18 @@ from detector.model.decode import suppress_duplicates
 INK_LEVEL = 128
 
 
-def tile_starts(low: int, high: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of the tiles covering the ink span ``[low, high)`` with a margin of half
-    the overlap on each side; relative to ``low``, so the grid moves with the ink."""
+def tile_starts(low: int, high: int, tile: int, overlap: int) -> tuple[list[int], int]:
+    """Tiles covering the ink span ``[low, high)`` plus half an overlap of margin on each side:
+    ``(starts, size)``. As few tiles as ``tile`` allows, each shrunk to cover the span exactly
+    (less paper run through the network); all relative to ``low``, so the grid moves with the ink.
+    """
     margin = overlap // 2
     span = high - low + 2 * margin
-    step = tile - overlap
-    count = 1 if span <= tile else 1 + -(-(span - tile) // step)  # ceil division
-    return [low - margin + k * step for k in range(count)]
+    if span <= tile:
+        return [low - margin], span
+    count = -(-(span - overlap) // (tile - overlap))  # ceil division
+    size = -(-(span - overlap) // count) + overlap
+    return [low - margin + k * (size - overlap) for k in range(count)], size
 
 
 def core_bounds(start: int, size: int, overlap: int, first: bool, last: bool) -> tuple[float, float]:
@@ -74,16 +78,14 @@ def tile_windows(ink: np.ndarray, tile: int,
     """The tiles worth running on a page with ink mask ``ink`` [H, W].
 
     Returns ``(windows, tile_h, tile_w, ys, xs)``: the (y, x) starts of the tiles that hold
-    ink, the tile height and width (the tile side, or less when the ink span is smaller), and
-    every start of the grid on each axis (the first and last decide which cores are open).
+    ink, the tile height and width (at most the tile side), and every start of the grid on each
+    axis (the first and last decide which cores are open).
     """
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
         return [], 0, 0, [], []
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    tile_h = min(tile, y1 - y0 + 2 * (overlap // 2))
-    tile_w = min(tile, x1 - x0 + 2 * (overlap // 2))
-    ys, xs = tile_starts(y0, y1, tile, overlap), tile_starts(x0, x1, tile, overlap)
+    ys, tile_h = tile_starts(int(rows[0]), int(rows[-1]) + 1, tile, overlap)
+    xs, tile_w = tile_starts(int(cols[0]), int(cols[-1]) + 1, tile, overlap)
     # ink per tile from a summed-area table: O(page) once instead of O(tile area) per tile
     table = np.zeros((ink.shape[0] + 1, ink.shape[1] + 1), dtype=np.int64)
     table[1:, 1:] = ink.cumsum(axis=0, dtype=np.int64).cumsum(axis=1)

@@ -13,12 +13,15 @@ from detector.model.tiled import tile_starts
 
 
 def test_tiles_cover_the_ink_with_half_an_overlap_of_margin_and_move_with_it():
-    # ink from 0 to 268: the grid starts 32 px before it, steps 96 px and reaches 32 px past it
-    assert tile_starts(0, 268, 160, 64) == [-32, 64, 160]
-    assert tile_starts(0, 96, 160, 64) == [-32]
-    assert tile_starts(0, 97, 160, 64) == [-32, 64]
+    # ink from 0 to 268: a 332 px span with the 32 px margins; three tiles of at most 160 px,
+    # shrunk to 154 px so that they end (rounded up) 32 px past the ink
+    assert tile_starts(0, 268, 160, 64) == ([-32, 58, 148], 154)
+    assert tile_starts(0, 96, 160, 64) == ([-32], 160)
+    assert tile_starts(0, 50, 160, 64) == ([-32], 114)  # less ink than a tile: one smaller tile
+    assert tile_starts(0, 97, 160, 64) == ([-32, 17], 113)
     # the same ink 1234 px further on: the same grid, 1234 px further on
-    assert tile_starts(1234, 1502, 160, 64) == [1234 + s for s in tile_starts(0, 268, 160, 64)]
+    starts, size = tile_starts(0, 268, 160, 64)
+    assert tile_starts(1234, 1502, 160, 64) == ([1234 + s for s in starts], size)
 
 
 def best_same_class_match(detections: dict, gt_boxes: torch.Tensor, gt_labels: torch.Tensor) -> torch.Tensor:
