@@ -143,14 +143,38 @@ def test_planted_errors_on_synthetic_pages_lie_in_marked_bars(synthetic_dataset)
     assert marked_correct < 0.1 * correct, totals
 
 
-def test_a_staff_without_its_clef_is_doubtful_in_every_bar(dsv2_page):
+def test_a_staff_without_its_clef_or_key_is_doubtful(dsv2_page):
     gray, symbols, _ = dsv2_page
     first_clef = min((s for s in symbols if s.class_name.startswith("clef")), key=lambda s: s.box[1])
+    # the key signature of the third staff (the flats between its outer lines at its left end)
+    third = sorted(s.box[1] for s in symbols if s.class_name.startswith("clef"))[2]
+    key = [s for s in symbols
+           if s.class_name == "keyFlat" and third - 40 < s.box[1] < third + 120 and s.box[0] < 400]
+    assert len(key) == 3
 
-    doubts = find_doubts(_read(gray, [s for s in symbols if s is not first_clef]))
+    doubts = find_doubts(_read(gray, [s for s in symbols if s is not first_clef and s not in key]))
 
     clef = [d for d in doubts.doubts if d.kind == "clef"]
-    assert {d.staff for d in clef} == {0} and len(clef) == 5
+    assert {d.staff for d in clef} == {0} and len(clef) == 5  # read as treble: every bar
+    assert [(d.kind, d.staff, d.bar) for d in doubts.doubts if d.kind == "key"] == [("key", 2, 0)]
+
+
+def test_a_stem_erased_from_the_scan_is_a_doubtful_note(dsv2_page):
+    gray, symbols, clean = dsv2_page
+    event = next(e for e in clean.score.staves[4].measures[1].events
+                 if not e.is_rest and len(e.head_ids) == 1)
+    head = event.head_boxes[0]
+    stem = min((s for s in symbols if s.class_name == "stem"),
+               key=lambda s: abs(s.center[0] - event.x) + abs(s.center[1] - 0.5 * (head[1] + head[3])))
+    erased = gray.copy()
+    x0, y0, x1, y1 = (int(v) for v in stem.box)
+    erased[y0 - 2:y1 + 3, x0 - 2:x1 + 3] = 255
+    hx0, hy0, hx1, hy1 = (int(v) for v in head)
+    erased[hy0 - 1:hy1 + 2, hx0 - 1:hx1 + 2] = gray[hy0 - 1:hy1 + 2, hx0 - 1:hx1 + 2]  # the head stays
+
+    doubts = find_doubts(_read(erased, symbols))
+
+    assert sorted((d.kind, d.staff, d.bar) for d in doubts.doubts) == [("duration", 4, 1), ("stem", 4, 1)]
 
 
 def test_low_confidence_detections_are_kept_apart_and_marked_in_their_bar(dsv2_page):
