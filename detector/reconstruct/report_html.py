@@ -22,7 +22,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from detector.reconstruct.doubts import KINDS, Doubt, PageDoubts, SystemLayout, find_doubts
+from detector.reconstruct.doubts import (
+    KINDS, LOW_SCORE_FLOOR, Doubt, PageDoubts, SystemLayout, find_doubts, is_music_class,
+)
 from detector.reconstruct.system_engraving import (
     DOUBT_COLOUR, Engraving, engrave_system, new_toolkit, system_musicxml,
 )
@@ -103,6 +105,8 @@ def draw_scan(gray: np.ndarray, page, layout: SystemLayout, box: tuple[int, int,
         bx0, by0, bx1, by1 = (float(v) for v in ink_box)
         draw.rectangle([bx0 - x0, by0 - y0, bx1 - x0, by1 - y0], outline=_colour(symbol.class_name), width=2)
     for s in getattr(page, "low_confidence", []) or []:
+        if s.score < LOW_SCORE_FLOOR or not is_music_class(s.class_name):
+            continue  # what doubts.low_score_doubts would never name
         bx0, by0, bx1, by1 = structure.frame.to_ink(s.box)
         if bx1 > x0 and bx0 < x1 and by1 > y0 and by0 < y1:
             draw.rectangle([bx0 - x0, by0 - y0, bx1 - x0, by1 - y0], outline=COLOURS["low"], width=3)
