@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from detector.data.deepscores import PageAnnotations, load_deepscores, load_page_image, split_json_path
+from detector.reconstruct.deskew import rotate_page  # noqa: F401  (re-exported for the tests)
 from detector.benchmarks.box_matching import MatchScore, box_iou, match_boxes
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
 from detector.reconstruct.frame import estimate_box_frame
@@ -70,20 +71,6 @@ class BenchTotals:
 def _stat(reduce, values: list) -> Optional[float]:
     """``reduce(values)`` rounded for the report, None for no values."""
     return round(float(reduce(values)), 3) if values else None
-
-
-def rotate_page(gray: np.ndarray, boxes: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """The page turned ``degrees`` counter-clockwise about its centre, and its boxes' new extents."""
-    height, width = gray.shape
-    turned = np.asarray(Image.fromarray(gray).rotate(degrees, resample=Image.BILINEAR, fillcolor=255))
-    theta = np.deg2rad(degrees)
-    cx, cy = width / 2.0, height / 2.0
-    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    xs = boxes[:, [0, 2, 2, 0]] - cx  # [N, 4] corners
-    ys = boxes[:, [1, 1, 3, 3]] - cy
-    rx = cx + xs * np.cos(theta) + ys * np.sin(theta)
-    ry = cy - xs * np.sin(theta) + ys * np.cos(theta)
-    return turned, np.stack([rx.min(1), ry.min(1), rx.max(1), ry.max(1)], axis=1)
 
 
 def ink_line_positions(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -21,6 +21,7 @@ from detector.data.deepscores import load_page_image, parse_deepscores
 from detector.reconstruct.doubts import LOW_SCORE_FLOOR
 from detector.reconstruct.music import Score
 from detector.reconstruct.music_overlay import draw_music_overlay
+from detector.reconstruct.deskew import deskew_page, turn_boxes_keeping_size
 from detector.reconstruct.musicxml import write_musicxml
 from detector.reconstruct.page_scale import normalise_page
 from detector.reconstruct.reading import read_score
@@ -59,6 +60,14 @@ def read_music(gray: np.ndarray, symbols: list[Symbol]) -> tuple[Score, Structur
     """
     structure = reconstruct_structure(gray, [s for s in symbols if s.class_name not in REBUILT_CLASSES])
     return read_score(structure), structure, structure.symbols
+
+
+def turned_symbols(symbols: list[Symbol], degrees: float, shape: tuple[int, int]) -> list[Symbol]:
+    """Symbols given in the page's own frame, moved with the page when deskewing turned it."""
+    if not degrees or not symbols:
+        return symbols
+    boxes = turn_boxes_keeping_size(np.array([s.box for s in symbols], dtype=float), degrees, shape)
+    return [replace(s, box=tuple(float(v) for v in box)) for s, box in zip(symbols, boxes)]
 
 
 def missing_weights_message(path: Path) -> str:
@@ -191,9 +200,12 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
     gray = load_page_image(image_path)
     stage("image", t, f"{gray.shape[1]}x{gray.shape[0]} px")
     t = time.perf_counter()
+    gray, skew = deskew_page(gray)
+    stage("deskew", t, f"turned {skew:+.2f} degrees to level the staves" if skew else "staves level")
+    t = time.perf_counter()
     low: list[Symbol] = []
     if detections is not None:
-        symbols = read_detections(Path(detections), image_path)
+        symbols = turned_symbols(read_detections(Path(detections), image_path), skew, gray.shape)
         source = f"from {detections}"
     else:
         symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS, low=low)

@@ -14,7 +14,8 @@ from PIL import Image
 from detector.data.deepscores import load_deepscores, load_page_image
 from detector.benchmarks.music_scoring import score_page
 from detector.reconstruct.pipeline import read_music, reconstruct_page
-from detector.reconstruct.symbols import symbols_from_page
+from detector.reconstruct.deskew import page_skew_degrees, rotate_page
+from detector.reconstruct.symbols import Symbol, symbols_from_page, symbols_to_coco_results
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +63,20 @@ def test_real_page_from_the_shipped_models_detections_reads_as_printed(dsv2_samp
     assert len(bars) == 60 and all(q == 4.0 for q in bars)
 
 
+def test_a_page_turned_2_degrees_is_deskewed_and_keeps_its_systems(
+        dsv2_sample_image, dsv2_sample_json, tmp_path):
+    # given the real page turned 2 degrees, and its symbols as a detector would box them there
+    page = load_deepscores(dsv2_sample_json).pages[0]
+    turned, boxes = rotate_page(load_page_image(dsv2_sample_image), page.boxes, 2.0)
+    Image.fromarray(turned).save(tmp_path / page.filename)
+    symbols = [Symbol(n, tuple(b)) for n, b in zip(page.class_names, boxes)]
+    (tmp_path / "dets.json").write_text(json.dumps(symbols_to_coco_results(symbols, 1)))
+    # when it is read, then it is turned back and read as the straight page: 6 parts of 10 bars
+    result = reconstruct_page(tmp_path / page.filename, detections=tmp_path / "dets.json", log=lambda _: None)
+    assert abs(page_skew_degrees(result.structure.staves)) < 0.1
+    assert [len(p.measure_rows()) for p in result.score.parts] == [10] * 6
+
+
 def test_real_page_outputs_overlay_and_symbols(sample_outputs):
     result, out = sample_outputs
     overlay = Image.open(out / "overlay.png")
@@ -69,7 +84,7 @@ def test_real_page_outputs_overlay_and_symbols(sample_outputs):
     data = json.loads((out / "symbols.json").read_text())
     assert sum(s["class_name"] == "stem" for s in data["symbols"]) == len(result.structure.stems) > 100
     assert {n["pitch"] for n in data["notes"] if not n["rest"]} >= {"Bb3", "Eb4", "F#4", "C2"}
-    assert set(result.seconds) == {"image", "symbols", "structure", "music", "output"}
+    assert set(result.seconds) == {"image", "deskew", "symbols", "structure", "music", "output"}
 
 
 @pytest.mark.slow  # the shared synthetic_dataset fixture engraves 6 pages (about 30-60 s here)
