@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from detector.data.deepscores import PageAnnotations, load_deepscores, load_page_image, split_json_path
-from detector.reconstruct.deskew import rotate_page  # noqa: F401  (re-exported for the tests)
+from detector.reconstruct.deskew import rotate_page
 from detector.benchmarks.box_matching import MatchScore, box_iou, match_boxes
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
 from detector.reconstruct.frame import estimate_box_frame

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.data.deepscores import PageAnnotations, load_deepscores, load_page_image, split_json_path
-from detector.benchmarks.structure_bench import rotate_page
+from detector.reconstruct.deskew import rotate_page
 from detector.benchmarks.box_matching import MatchScore, match_boxes
 from detector.reconstruct.structure import StructureResult, reconstruct_structure
 from detector.reconstruct.symbols import Symbol, symbols_from_page
