@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-from PIL import Image
 
 from detector.data.deepscores import PageAnnotations, load_deepscores, load_page_image, split_json_path
 from detector.reconstruct.deskew import rotate_page
