@@ -301,12 +301,29 @@ def write_html_report(sections: Sequence[PageSection], path: str | Path,
     return path
 
 
-def report_page(image_path: str | Path, page, number: int = 1, score_thresh: float = 0.5,
-                log: Callable[[str], None] = print) -> PageSection:
-    """The section of one page already reconstructed (``pipeline.reconstruct_page``'s result)."""
+#: The image file is in the structure's frame when this share of the structure's ink pixels is
+#: dark in it (the DSv2 page: 0.99); a page the pipeline turned or resampled falls far below.
+SAME_FRAME_INK_SHARE = 0.9
+
+
+def page_picture(image_path: str | Path, structure) -> np.ndarray:
+    """The page as the structure saw it, ``[H, W] uint8``: the image file when it lies in the frame
+    of the structure's ink, else the ink itself (black on white) when the pipeline moved the page."""
     from detector.data.deepscores import load_page_image
 
     gray = load_page_image(Path(image_path))
+    ink = getattr(structure, "ink", None)
+    if ink is None or not ink.any():
+        return gray
+    if gray.shape == ink.shape and float(np.mean(gray[ink] < 160)) >= SAME_FRAME_INK_SHARE:
+        return gray
+    return np.where(ink, 0, 255).astype(np.uint8)
+
+
+def report_page(image_path: str | Path, page, number: int = 1, score_thresh: float = 0.5,
+                log: Callable[[str], None] = print) -> PageSection:
+    """The section of one page already reconstructed (``pipeline.reconstruct_page``'s result)."""
+    gray = page_picture(image_path, page.structure)
     section = page_section(Path(image_path).name, gray, page, score_thresh, number)
     log(f"[   report] {section.seconds:6.2f} s  {section.systems} systems, {section.marked_bars} of "
         f"{section.bars} bars doubtful")

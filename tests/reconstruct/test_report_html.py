@@ -9,6 +9,7 @@ planted bar carries a mark on both pictures. Chromium comes from the Debian pack
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ from detector.benchmarks.headless_chromium import HeadlessChromium, chromium_pat
 from detector.data.deepscores import load_page_image
 from detector.reconstruct.doubts import bar_at, find_doubts
 from detector.reconstruct.pipeline import read_detections
-from detector.reconstruct.report_html import page_section, write_html_report
+from detector.reconstruct.binarize import binarize
+from detector.reconstruct.report_html import page_picture, page_section, write_html_report
 from tests.reconstruct.test_doubts import _read, plant_errors
 
 needs_chromium = pytest.mark.skipif(
@@ -89,3 +91,12 @@ def test_reconstruct_cli_writes_the_report(dsv2_sample_image, dsv2_sample_json, 
     assert status == 0
     text = (tmp_path / "out" / "report.html").read_text()
     assert text.count('<div class="system"') == 2 and 'data-marked="0"' in text
+
+
+def test_report_picture_is_the_page_the_structure_saw(dsv2_sample_image):
+    gray = load_page_image(dsv2_sample_image)
+    ink = binarize(gray)
+    moved = np.roll(ink, 6, axis=0)  # as if the pipeline had turned or shifted the page
+
+    assert np.array_equal(page_picture(dsv2_sample_image, SimpleNamespace(ink=ink)), gray)
+    assert np.array_equal(page_picture(dsv2_sample_image, SimpleNamespace(ink=moved)) == 0, moved)
