@@ -14,6 +14,13 @@ writes them, with their true music) and compares, part by part, with the note er
 
 With ``--scales 0.5 0.75 1 2`` one page is also read at those scales (image resampled, its
 symbols scaled with it): the pitch error rate should not move.
+
+Measured (2 loaded CPU cores, shipped weights/default.pt, pages 1-12 of Beethoven op. 18 no. 1
+mvt. 1 from ``piece_pages --pages 12 --pdf``, read from the 300-dpi PDF; 2661 true tokens):
+note error rate pitch / pitch + duration 0.0188 / 0.0274 page by page and 0.0188 / 0.0274 over
+the whole piece, 0 swapped staves, 0 split parts (GT symbols: 0.0015 / 0.0064 both ways).
+Page 1 at x0.5, x0.67, x1, x2 (150, 200, 300, 600 dpi): pitch 0.0092, 0.0046, 0.0092, 0.0092;
+without resampling into the trained range x0.5 gives 0.8165 and x0.67 0.0138.
 """
 from __future__ import annotations
 
