@@ -49,7 +49,7 @@ class DataConfig:
     mode: Literal["crop", "resize"] = "crop"  # native-resolution crops, or whole pages resized
     imgsz: int = 1024  # crop side (crop mode) or the long side of the resized page (resize)
     rare_class_boost: float = 2.0  # >1 favours crops that contain rare classes
-    num_workers: int = 0  # DataLoader workers: only 0 today (crops are cut in the training process)
+    num_workers: int = 0  # DataLoader worker processes cutting crops ahead (0: in the training process)
     cache_mb: int = 2048  # decoded pages kept in memory per process (a DSv2 page is ~10 MB gray)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     mosaic: bool = False  # only false: mosaic is not implemented (it cuts symbols and mixes staff sizes)
@@ -237,10 +237,8 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-#: ``data.num_workers`` and ``data.mosaic`` name features that do not exist yet: refused with the reason.
+#: ``data.mosaic`` names a feature that does not exist: refused with the reason.
 NOT_IMPLEMENTED = {
-    "data.num_workers": "DataLoader workers are not implemented yet (crops are cut in the training "
-                        "process); set 0",
     "data.mosaic": "mosaic is not implemented (it cuts symbols at tile edges and mixes staff sizes); "
                    "set false",
 }
@@ -356,8 +354,6 @@ def _validate(cfg: Config) -> None:
         resolve_classes(cfg.data.classes)
     except UnknownClassError as err:
         raise ConfigError(f"config key data.classes: {err}") from None
-    if cfg.data.num_workers != 0:
-        raise ConfigError(f"config key data.num_workers: {NOT_IMPLEMENTED['data.num_workers']}")
     if cfg.data.mosaic:
         raise ConfigError(f"config key data.mosaic: {NOT_IMPLEMENTED['data.mosaic']}")
     for key, value in (("data.train_split", cfg.data.train_split), ("data.val_split", cfg.data.val_split),

@@ -131,8 +131,12 @@ def test_bad_list_items_and_strings_name_the_key(override, message):
 def test_features_that_do_not_exist_are_refused_with_a_reason():
     with pytest.raises(ConfigError, match=r"data\.mosaic: mosaic is not implemented \(it cuts symbols"):
         config_from_dict({"data": {"mosaic": True}})
-    with pytest.raises(ConfigError, match=r"data\.num_workers: DataLoader workers are not implemented yet"):
-        config_from_dict({"data": {"num_workers": 2}})
+
+
+def test_dataloader_workers_are_a_count_from_zero():
+    assert config_from_dict({"data": {"num_workers": 2}}).data.num_workers == 2
+    with pytest.raises(ConfigError, match=r"data\.num_workers"):
+        config_from_dict({"data": {"num_workers": -1}})
 
 
 def test_adamw_is_the_optimizer_it_names():

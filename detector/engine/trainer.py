@@ -3,7 +3,8 @@
 One optimizer step = ``train.accumulate`` micro-batches of ``train.batch_size`` crops on each
 of the W processes. The samples of a step are a pure function of the step number (see
 ``distributed.sample_indices``), so resuming, rolling back and skipping batches need no
-sampler state: the loop just sets ``step``.
+sampler state: the loop just sets ``step``. ``data.num_workers`` processes cut the crops ahead
+of the step (``data.loader.BatchStream``); the batches are the same for any worker count.
 
 Per step: lr from the schedule -> forward/backward (autocast on CUDA when ``train.amp``) ->
 unscale -> pre-clip gradient norm + ``clip_grad_norm_`` -> the NaN guard decides (update,
@@ -23,6 +24,7 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -229,6 +231,7 @@ class Trainer:
         if ctx.is_main:
             self._announce()
         self.dataset = self._build_dataset()
+        self.batches = self._build_batch_stream()
         self.validator = Validator(cfg, self.class_names, ctx.device) if ctx.is_main else None
         if self.validator is not None and cfg.eval.every_epochs > 0:
             self.validator.prepare()  # a malformed validation split fails now, not after training
@@ -284,6 +287,17 @@ class Trainer:
         dataset[0]  # decodes one page (cached); raises ImageReadError when none can be read
         return dataset
 
+    def _build_batch_stream(self):
+        """Micro-batches by number through a DataLoader (``data.num_workers`` processes, pinned on CUDA)."""
+        from detector.data.loader import BatchStream, StepBatchSampler, build_loader
+
+        indices_of = partial(distributed.sample_indices, batch_size=self.cfg.train.batch_size, ctx=self.ctx)
+        sampler = StepBatchSampler(indices_of, self.total_steps * self.cfg.train.accumulate)
+        self.pin_memory = self.ctx.device.type == "cuda"
+        loader = build_loader(self.dataset, sampler, self.cfg.data.num_workers, self.pin_memory,
+                              seed=self.cfg.train.seed)
+        return BatchStream(loader)
+
     # ------------------------------------------------------------------ the loop
 
     def fit(self, resume: Optional[str]) -> dict:
@@ -320,6 +334,7 @@ class Trainer:
         finally:
             bar.close()
             self.logger.close()
+            self.batches.close()
         return self._final_summary(step, last_ckpt, time.perf_counter() - t_start)
 
     def _advance(self, step: int, window: list, bar: tqdm) -> tuple[int, Optional[Path]]:
@@ -456,12 +471,10 @@ class Trainer:
 
     def _batch(self, micro_batch: int) -> tuple[torch.Tensor, list[dict]]:
         """This rank's samples of a micro-batch, collated and moved to the device."""
-        from detector.data.dataset import collate_batch
-
-        indices = distributed.sample_indices(micro_batch, self.cfg.train.batch_size, self.ctx)
-        images, targets = collate_batch([self.dataset[i] for i in indices])
-        device = self.ctx.device
-        return images.to(device), [{k: v.to(device) for k, v in t.items()} for t in targets]
+        images, targets = self.batches.get(micro_batch)  # distributed.sample_indices(micro_batch)
+        device, pinned = self.ctx.device, self.pin_memory
+        return (images.to(device, non_blocking=pinned),
+                [{k: v.to(device, non_blocking=pinned) for k, v in t.items()} for t in targets])
 
     # ------------------------------------------------------------------ rollback, resume, checkpoints
 
