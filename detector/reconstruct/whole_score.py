@@ -15,7 +15,9 @@ Each page is read on its own (`read_page`: at the detector's staff-space scale,
   barline costs one measure on one system, not a shift of the rest of the piece). Measures
   are numbered through the whole score.
 - **Key, clef, time.** Clefs and keys are read per system from what is printed there (every
-  system prints them) and written as changes when they differ from what is in force; the
+  system prints them) and written as changes when they differ from what is in force; a clef
+  octave guessed from the clef's box (no 8 mark) is put to the vote of the part's systems on
+  every page (`reading.vote_clef_octaves`, which a page alone does with its own systems); the
   time signature, printed only where it starts or changes, is carried from page to page: a
   page that shows none does not get its own guess, and its whole-measure rests last the
   carried measure.
@@ -42,7 +44,7 @@ from detector.reconstruct.music import AttributeChange, Measure, Part, Score, St
 from detector.reconstruct.page_scale import PageScale, normalise_page, symbols_to_work
 from detector.reconstruct.pipeline import REBUILT_CLASSES, detect_symbols, read_music
 from detector.reconstruct.pitch import Clef
-from detector.reconstruct.reading import _fill_measure_rests
+from detector.reconstruct.reading import _fill_measure_rests, vote_clef_octaves
 from detector.reconstruct.symbols import Symbol
 from detector.reconstruct.systems import group_systems
 
@@ -170,5 +172,9 @@ def assemble_score(pages: Sequence[PageMusic]) -> Score:
     slots = _Slots(widest)
     for page_no, staves in systems:
         slots.add_system(page_no, staves)
+    # a clef octave guessed from its box is outvoted by the part's systems on every page
+    # (the empty staves of a part left out of a system do not vote)
+    vote_clef_octaves([Part(p.id, p.staff_count, [g for g in p.systems if all(s.index >= 0 for s in g)])
+                       for p in slots.parts])
     return Score(parts=slots.parts, staves=[s for _, staves in systems for s in staves],
                  time=first.time, time_inferred=first.time_inferred)

@@ -14,7 +14,7 @@ from detector.benchmarks.whole_score_bench import load_piece, page_by_page, scal
 from detector.data.deepscores import load_page_image
 from detector.reconstruct.music import Measure, NoteEvent, Score, StaffMusic
 from detector.reconstruct.musicxml import write_musicxml
-from detector.reconstruct.pitch import Clef
+from detector.reconstruct.pitch import Clef, Pitch
 from detector.reconstruct.symbols import symbols_from_page
 from detector.reconstruct.whole_score import PageMusic, assemble_score, match_staves, read_page
 
@@ -77,9 +77,9 @@ def test_the_same_page_at_half_to_double_scale_gives_the_same_notes(read_pages):
         assert rates.true_tokens == reference.true_tokens
 
 
-def _staff(clef: str, measures: int, line: int = 2) -> StaffMusic:
+def _staff(clef: str, measures: int) -> StaffMusic:
     notes = [Measure([NoteEvent(x=0.0, duration=Fraction(1), base=Fraction(1))]) for _ in range(measures)]
-    return StaffMusic(index=0, staff=None, measures=notes, clef=Clef(clef, line))
+    return StaffMusic(index=0, staff=None, measures=notes, clef=Clef(clef))
 
 
 def _page(*systems: list[StaffMusic]) -> PageMusic:
@@ -90,16 +90,16 @@ def _page(*systems: list[StaffMusic]) -> PageMusic:
 
 def test_a_second_violin_left_out_goes_to_the_upper_part_of_its_clef():
     # given a quartet's clefs and a system of violin, viola and cello (G, C, F): one violin rests
-    clefs = [Clef("clefG"), Clef("clefG"), Clef("clefC", 3), Clef("clefF", 4)]
-    staves = [_staff("clefG", 1), _staff("clefC", 1, 3), _staff("clefF", 1, 4)]
+    clefs = [Clef("clefG"), Clef("clefG"), Clef("clefCAlto"), Clef("clefF")]
+    staves = [_staff("clefG", 1), _staff("clefCAlto", 1), _staff("clefF", 1)]
     # then the violin is the first violin (no instrument names are read: the upper part is kept)
     assert match_staves(staves, clefs) == [0, 2, 3]
 
 
 def test_a_part_left_out_of_a_system_gets_empty_measures_and_the_others_keep_their_parts():
     # given a quartet system (G, G, C, F clefs), then a system where the viola rests (left out)
-    full = [_staff("clefG", 3), _staff("clefG", 3), _staff("clefC", 3, 3), _staff("clefF", 3, 4)]
-    short = [_staff("clefG", 2), _staff("clefG", 2), _staff("clefF", 2, 4)]
+    full = [_staff("clefG", 3), _staff("clefG", 3), _staff("clefCAlto", 3), _staff("clefF", 3)]
+    short = [_staff("clefG", 2), _staff("clefG", 2), _staff("clefF", 2)]
     # when the staves of the short system are matched to the parts
     assert match_staves(short, [s.clef for s in full]) == [0, 1, 3]
     score = assemble_score([_page(full), _page(short)])
@@ -112,9 +112,24 @@ def test_a_part_left_out_of_a_system_gets_empty_measures_and_the_others_keep_the
 
 def test_a_staff_that_joins_in_a_later_system_is_a_part_from_the_start():
     # given a one-staff system, then a system where a second instrument joins below
-    first, second = [_staff("clefG", 2)], [_staff("clefG", 2), _staff("clefF", 2, 4)]
+    first, second = [_staff("clefG", 2)], [_staff("clefG", 2), _staff("clefF", 2)]
     score = assemble_score([_page(first, second)])
     # then there are two parts (the widest system's), the second empty before it joined
     assert [len(p.measure_rows()) for p in score.parts] == [4, 4]
     assert score.parts[0].systems[0][0] is first[0]
     assert [len(m.events) for m in score.parts[1].systems[0][0].measures] == [0, 0]
+
+
+def test_a_guessed_clef_octave_is_outvoted_by_the_parts_systems_on_other_pages():
+    # given a tenor part read with a treble-8 clef on two pages, and on a third page (one system)
+    # a plain treble clef whose octave was only guessed from its box
+    tenor = [_staff("clefG", 1) for _ in range(3)]
+    for staff in tenor[:2]:
+        staff.clef = Clef("clefG", octave_change=-1)
+    tenor[2].clef = Clef("clefG", octave_guessed=True)
+    tenor[2].measures[0].items[0].pitches = [Pitch("C", 4)]
+    # when the pages are assembled
+    assemble_score([_page([staff]) for staff in tenor])
+    # then the third page's staff is read an octave down, as the part's other systems say
+    assert tenor[2].clef.octave_change == -1
+    assert tenor[2].measures[0].events[0].pitches[0].octave == 3
