@@ -29,8 +29,7 @@ def read_score(structure: StructureResult) -> Score:
                                 if name == "tie" and structure.staff_of[i] == k])
     parts = group_parts(structure.ink, music, names, structure.ink_boxes, structure.rules)
     vote_clef_octaves(parts)
-    time = next((c.time for s in music for m in s.measures for c in m.items
-                 if isinstance(c, AttributeChange) and c.time), None)
+    time = opening_time_signature(parts)
     inferred = time is None
     if inferred:
         time = infer_time_signature(music)
@@ -49,6 +48,23 @@ def infer_time_signature(staves: Sequence[StaffMusic]) -> Optional[tuple[int, in
         beats = length * denominator / 4
         if beats.denominator == 1 and beats > 0:
             return int(beats), denominator
+    return None
+
+
+def opening_time_signature(parts: Sequence[Part]) -> Optional[tuple[int, int]]:
+    """The time signature written at the start of the page's first system, if any.
+
+    A page that continues a piece often shows no time signature at its start; one met further
+    down (a change of metre in the last system) does not hold for the bars above it, which
+    then get the metre their lengths show (`infer_time_signature`).
+    """
+    for part in parts:
+        for staff in (part.systems[0] if part.systems else []):
+            for item in (staff.measures[0].items if staff.measures else []):
+                if not isinstance(item, AttributeChange):
+                    break  # the first note: what follows is no longer the opening
+                if item.time:
+                    return item.time
     return None
 
 

@@ -162,3 +162,25 @@ def test_a_tie_joins_two_notes_of_the_same_pitch(tmp_path):
     notes = music21.converter.parse(str(path)).parts[0].flatten().notes
     assert [(n.nameWithOctave, n.tie.type if n.tie else None) for n in notes] == [
         ("G4", "start"), ("G4", "stop"), ("A4", None)]
+
+
+def test_a_metre_change_further_down_does_not_set_the_opening_time(tmp_path):
+    # given a page that continues a piece: the first system has no time signature and bars of
+    # three quarters; the second system starts with a change to 9/8
+    page = HandPage(staves=2)
+    page.clef("clefG")
+    for k in range(3):
+        page.note(180 + 60 * k, 2)
+    page.barline(380)
+    page.current = 1
+    page.clef("clefG")
+    page.time(115, 9, 8)
+    for k in range(3):
+        page.note(180 + 60 * k, 2, stem="up")
+        page.dot(180 + 60 * k + 20, 3)
+    page.barline(380)
+    path = score_file(page, tmp_path)
+    # then the score opens in the 3/4 its first bar shows, and changes to 9/8 where it is written
+    times = [(t.numerator, t.denominator) for t in music21.converter.parse(str(path)).recurse()
+             .getElementsByClass("TimeSignature")]
+    assert times == [(3, 4), (9, 8)]
