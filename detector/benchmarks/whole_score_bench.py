@@ -9,7 +9,8 @@ writes them, with their true music) and compares, part by part, with the note er
 - **whole piece**: the pages assembled into ONE score (`whole_score.assemble_score`); each
   recognised part's notes over the whole piece, measures numbered through, against the true
   part's notes over all pages. A recognised part is given the true part most of its staves
-  are on; ``swapped`` counts the staves of a part that are on another true part, ``split``
+  are on (each staff of a grand-staff part on its own: the truth may call a piano's staves two
+  parts); ``swapped`` counts the staves of a part that are on another true part, ``split``
   the true parts spread over more than one recognised part (a part that restarted).
 
 With ``--scales 0.5 0.75 1 2`` one page is also read at those scales (image resampled, its
@@ -107,16 +108,16 @@ def whole_piece(pages: Sequence[PageMusic], truths: Sequence[dict], scales: Opti
     owners: dict[int, set] = defaultdict(set)
     rates = Rates()
     for part in score.parts:
-        placed = zip(part.system_pages, part.systems)
-        votes = Counter(true_of.get((page_no, s.index))
-                        for page_no, staves in placed for s in staves if s.index >= 0)
-        votes.pop(None, None)
-        if not votes:
-            continue
-        target = votes.most_common(1)[0][0]
-        owners[target].add(part.id)
-        rates.swapped += sum(n for t, n in votes.items() if t != target)
-        read_notes[target] += part_tokens(part)
+        for slot in range(part.staff_count):  # the truth may call a piano's staves two parts
+            placed = [(page_no, staves[slot]) for page_no, staves in zip(part.system_pages, part.systems)]
+            votes = Counter(true_of.get((page_no, s.index)) for page_no, s in placed if s.index >= 0)
+            votes.pop(None, None)
+            if not votes:
+                continue
+            target = votes.most_common(1)[0][0]
+            owners[target].add(part.id)
+            rates.swapped += sum(n for t, n in votes.items() if t != target)
+            read_notes[target] += part_tokens(part, slot)
     rates.split = sum(len(ids) > 1 for ids in owners.values())
     truth_notes: dict[int, list[tuple]] = defaultdict(list)
     for p, truth in enumerate(truths):
@@ -127,11 +128,12 @@ def whole_piece(pages: Sequence[PageMusic], truths: Sequence[dict], scales: Opti
     return rates
 
 
-def part_tokens(part) -> list[tuple]:
-    """(measure number through the score, onset, midi or -1, name, duration) of a part's notes."""
+def part_tokens(part, slot: Optional[int] = None) -> list[tuple]:
+    """(measure number through the score, onset, midi or -1, name, duration) of a part's notes
+    (of its ``slot``-th staff only, when given)."""
     out, first = [], 0
     for staves in part.systems:
-        for staff in staves:
+        for staff in (staves if slot is None else staves[slot:slot + 1]):
             for m, measure in enumerate(staff.measures):
                 for event, onset in measure.timed_events():
                     if event.grace:

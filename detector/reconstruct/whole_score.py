@@ -7,9 +7,11 @@ Each page is read on its own (`read_page`: at the detector's staff-space scale,
   parts: one per staff group of it (a staff, or two braced staves: `systems.py`). The staves
   of every system are then matched to those parts' staves in order (a monotone alignment,
   so no two parts swap), at a cost of 1 per staff whose clef differs from the clef its part
-  ended the previous system with. So when a system has fewer staves than the widest one (an
-  instrument that rests is left out, as orchestral scores do), each staff goes to the part
-  whose clef it continues. No system has more staves than the widest, so no staff is lost.
+  ended the previous system with and 1.5 per staff whose group is not its part's size. So
+  when a system has fewer staves than the widest one (an instrument that rests is left out,
+  as orchestral scores do), each staff goes to the part whose clef and brace it continues (a
+  piano alone in a system goes to the piano, not to the violin and cello it has the clefs
+  of). No system has more staves than the widest, so no staff is lost.
 - **Measures.** A part missing from a system gets empty measures there, and every part of a
   system is padded to the system's longest staff, so all parts stay in step (one missed
   barline costs one measure on one system, not a shift of the rest of the piece). Measures
@@ -48,9 +50,13 @@ from detector.reconstruct.reading import _fill_measure_rests, vote_clef_octaves
 from detector.reconstruct.symbols import Symbol
 from detector.reconstruct.systems import group_systems
 
-#: Alignment cost of a staff whose clef is not the clef its part ended the previous system
-#: with (a clef change at a system start happens, but seldom on many staves at once).
+#: Alignment costs: a staff whose clef is not the clef its part ended the previous system
+#: with (a clef change at a system start happens, but seldom on many staves at once); a staff
+#: whose group (braced pair or single staff) is not the size of its part's: a piano playing
+#: alone keeps its brace, so its treble and bass staves go to the piano, not to a violin and
+#: a cello that rest (higher than a clef, lower than two: a missed brace is not fatal).
 CLEF_COST = 1.0
+GROUP_COST = 1.5
 
 
 @dataclass
@@ -91,15 +97,20 @@ def _last_clef(staff: StaffMusic) -> Clef:
     return clef
 
 
-def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef]) -> list[int]:
+def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef], group_sizes: Sequence[int] = (),
+                 slot_sizes: Sequence[int] = ()) -> list[int]:
     """Slot (index into ``clefs``, the parts' staves in order) of each staff of a system, which
     has no more staves than there are slots.
 
     A dynamic program over (staves, slots), order kept so no two parts swap: a slot may be
     skipped (its part rests in this system), else staff i fills slot j at ``CLEF_COST`` when
-    its clef is not the slot's. Ties prefer the earlier slot (the upper staff).
+    its clef is not the slot's, plus ``GROUP_COST`` when the size of its staff group
+    (``group_sizes[i]``) is not its part's (``slot_sizes[j]``). Ties prefer the earlier slot
+    (the upper staff).
     """
     m, n = len(staves), len(clefs)
+    group_sizes = list(group_sizes) or [1] * m
+    slot_sizes = list(slot_sizes) or [1] * n
     if m > n:
         raise ValueError(f"{m} staves for {n} slots: the widest system sets the slots")
     inf = float("inf")
@@ -107,7 +118,8 @@ def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef]) -> list[in
     matched = [[False] * (n + 1) for _ in range(m + 1)]
     for i in range(1, m + 1):
         for j in range(i, n + 1):
-            match = cost[i - 1][j - 1] + CLEF_COST * (staves[i - 1].clef != clefs[j - 1])
+            match = (cost[i - 1][j - 1] + CLEF_COST * (staves[i - 1].clef != clefs[j - 1])
+                     + GROUP_COST * (group_sizes[i - 1] != slot_sizes[j - 1]))
             cost[i][j], matched[i][j] = (match, True) if match < cost[i][j - 1] else (cost[i][j - 1], False)
     out, j = [0] * m, n
     for i in range(m, 0, -1):
@@ -144,10 +156,13 @@ class _Slots:
         self.clefs = [s.clef for g in widest for s in g]
         self.keys = [s.fifths for g in widest for s in g]
 
-    def add_system(self, page_no: int, staves: list[StaffMusic]) -> None:
+    def add_system(self, page_no: int, groups: list[list[StaffMusic]]) -> None:
         """Give each staff of a system its slot, fill the slots left out, pad all to one length."""
+        staves = [s for g in groups for s in g]
         count = max(len(s.measures) for s in staves)
-        filled = dict(zip(match_staves(staves, self.clefs), staves))
+        slot_sizes = [self.parts[k].staff_count for k, _ in self.owner]
+        slots = match_staves(staves, self.clefs, [len(g) for g in groups for _ in g], slot_sizes)
+        filled = dict(zip(slots, staves))
         rows: dict[int, list] = {}
         for slot, (k, _) in enumerate(self.owner):
             staff = filled.get(slot) or _empty_staff(self.clefs[slot], self.keys[slot], count)
@@ -163,18 +178,17 @@ def assemble_score(pages: Sequence[PageMusic]) -> Score:
     """One score from the pages in order (see the module docstring for the rules)."""
     _carry_time(pages)
     first = pages[0].score if pages else Score(parts=[], staves=[])
-    systems = [(p, [s for g in system for s in g]) for p, page in enumerate(pages)
-               for system in page.systems if system]
+    systems = [(p, system) for p, page in enumerate(pages) for system in page.systems if system]
     if not systems:
         return Score(parts=[], staves=[], time=first.time, time_inferred=first.time_inferred)
     widest = max((system for page in pages for system in page.systems),
                  key=lambda system: sum(len(g) for g in system))
     slots = _Slots(widest)
-    for page_no, staves in systems:
-        slots.add_system(page_no, staves)
+    for page_no, groups in systems:
+        slots.add_system(page_no, groups)
     # a clef octave guessed from its box is outvoted by the part's systems on every page
     # (the empty staves of a part left out of a system do not vote)
     vote_clef_octaves([Part(p.id, p.staff_count, [g for g in p.systems if all(s.index >= 0 for s in g)])
                        for p in slots.parts])
-    return Score(parts=slots.parts, staves=[s for _, staves in systems for s in staves],
+    return Score(parts=slots.parts, staves=[s for _, groups in systems for g in groups for s in g],
                  time=first.time, time_inferred=first.time_inferred)

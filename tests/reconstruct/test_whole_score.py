@@ -96,6 +96,17 @@ def test_a_second_violin_left_out_goes_to_the_upper_part_of_its_clef():
     assert match_staves(staves, clefs) == [0, 2, 3]
 
 
+def test_a_piano_playing_alone_goes_to_the_piano_not_to_the_strings_of_its_clefs():
+    # given a piano trio's parts (violin G, cello F, piano G+F braced) and a system where the
+    # piano plays alone: one braced pair, G and F
+    clefs = [Clef("clefG"), Clef("clefF"), Clef("clefG"), Clef("clefF")]
+    staves = [_staff("clefG", 1), _staff("clefF", 1)]
+    # then the pair goes to the piano's two staves
+    assert match_staves(staves, clefs, group_sizes=[2, 2], slot_sizes=[1, 1, 2, 2]) == [2, 3]
+    # and, with no brace read, to the upper parts of its clefs
+    assert match_staves(staves, clefs, group_sizes=[1, 1], slot_sizes=[1, 1, 2, 2]) == [0, 1]
+
+
 def test_a_part_left_out_of_a_system_gets_empty_measures_and_the_others_keep_their_parts():
     # given a quartet system (G, G, C, F clefs), then a system where the viola rests (left out)
     full = [_staff("clefG", 3), _staff("clefG", 3), _staff("clefCAlto", 3), _staff("clefF", 3)]
