@@ -1,6 +1,7 @@
 """Benchmark: this detector (quickstart and stage2 model settings) vs torchvision's FCOS.
 
     python -m detector.bench [--steps N] [--device cpu|cuda] [--out bench.json] [--data DIR]
+    python -m detector.bench --gpu-check [--tiny] [--out gpu_check.json]   (see benchmarks/gpu_check.py)
 
 Side by side, on the same synthetic pages, crops and device: parameters, training images/s
 (same crop size and batch), peak memory while training (RSS on CPU, measured in a fresh
@@ -170,17 +171,24 @@ def print_table(rows: list[dict], reference: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m detector.bench",
                                      description="Benchmark this detector against torchvision's FCOS.")
-    parser.add_argument("--steps", type=int, default=30,
-                        help="SGD steps per model (same for all; default: 30)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                        help="where to run (default: cpu)")
-    parser.add_argument("--out", default="bench.json", help="JSON results file (default: bench.json)")
+    parser.add_argument("--gpu-check", action="store_true",
+                        help="the prepared Stage-2 GPU check instead (memory, img/s with AMP off/on, "
+                             "DataLoader feed, torchvision FCOS; a tiny CPU run without CUDA)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="with --gpu-check: the tiny config (seconds; what runs without CUDA)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="SGD steps per model (same for all; default: 30; --gpu-check: 20 timed "
+                             "steps per row on GPU, 2 on CPU)")
+    parser.add_argument("--device", default=None, choices=["cpu", "cuda"],
+                        help="where to run (default: cpu; --gpu-check: cuda when present)")
+    parser.add_argument("--out", default=None,
+                        help="JSON results file (default: bench.json; --gpu-check: gpu_check.json)")
     parser.add_argument("--crop", type=int, default=256, help="training crop side, pixels (default: 256)")
     parser.add_argument("--batch", type=int, default=2, help="training batch size (default: 2)")
     parser.add_argument("--pages", type=int, default=8, help="synthetic pages (train + test; default: 8)")
-    parser.add_argument("--data", default="data/bench_synthetic", metavar="DIR",
+    parser.add_argument("--data", default=None, metavar="DIR",
                         help="synthetic DSv2 folder, generated there when missing "
-                             "(default: data/bench_synthetic)")
+                             "(default: data/bench_synthetic; --gpu-check: the DSv2 sample page)")
     parser.add_argument("--data-dir", dest="data", help=argparse.SUPPRESS)  # the old name, kept
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     parser.add_argument("--models", default="quickstart,stage2,torchvision_fcos_r50",
@@ -189,6 +197,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
+    if args.gpu_check:
+        from detector.benchmarks import gpu_check
+
+        gpu_check.main(args.tiny, args.device, args.steps, args.data, args.out or "gpu_check.json")
+        return
+    if args.tiny:
+        parser.error("--tiny goes with --gpu-check")
+    args.steps = 30 if args.steps is None else args.steps
+    args.device = args.device or "cpu"
+    args.out = args.out or "bench.json"
+    args.data = args.data or "data/bench_synthetic"
     options = {k: v for k, v in vars(args).items()}
     context = multiprocessing.get_context("spawn")
     rows = []
