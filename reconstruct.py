@@ -1,8 +1,10 @@
 """Turn a score page image into MusicXML: `python reconstruct.py PAGE.png --out score.musicxml`.
 
-Arguments only; the work is ``detector.reconstruct.pipeline.reconstruct_page``. Exit status:
-0 done, 2 a user mistake (missing or unreadable page, detections or checkpoint, unwritable
-output, unavailable device: one line on stderr).
+Arguments only; the work is ``detector.reconstruct.pipeline.reconstruct_page`` (one image) or
+``detector.reconstruct.score_book.run_command`` (PDFs, folders, several pages). Exit status:
+0 done, 1 a page of a whole score failed and was skipped (the rest written), 2 a user mistake
+(missing or unreadable page, detections or checkpoint, unwritable output, unavailable device:
+one line on stderr).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reconstruct.py",
         description="Recognise the music on a score page (detection, staff lines, stems, ledger "
                     "lines, beams, barlines, pitches and rhythm) and write it as MusicXML 4.0. "
-                    "Exit status: 0 done, 2 a bad input or output (one line on stderr).")
+                    "Exit status: 0 done, 1 a page of a whole score failed and was skipped (the rest "
+                    "written), 2 a bad input or output (one line on stderr).")
     parser.add_argument("page", nargs="+",
                         help="the page image (PNG, JPEG or TIFF, any mode; transparency is composited on "
                              "white); or a PDF, a folder of page images, or several of these: read in order "
