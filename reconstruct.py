@@ -172,12 +172,16 @@ def whole_scores(args: argparse.Namespace) -> int:
     from detector.reconstruct.pipeline import ReconstructError
     from detector.reconstruct.score_book import run_command
 
-    if args.overlay or args.json or args.html:
-        print("reconstruct.py: error: --overlay, --json and --html are for one page image", file=sys.stderr)
+    if args.overlay or args.json:
+        print("reconstruct.py: error: --overlay and --json are for one page image", file=sys.stderr)
+        return 2
+    if args.html and args.out_dir:
+        print("reconstruct.py: error: --html writes one report for one score: use it with --out, "
+              "not --out-dir", file=sys.stderr)
         return 2
     try:
         return run_command(args.page, args.out, args.out_dir, force=args.force, weights=args.weights,
-                           detections=args.detections, midi=args.midi)
+                           detections=args.detections, midi=args.midi, html=args.html)
     except (ReconstructError, InputError, OSError) as err:
         print(f"reconstruct.py: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -47,15 +47,17 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"[:200]
 
 
-def _read(source: PageSource, weights: Optional[Path], detections: Optional[Path]) -> PageMusic:
+def _read(source: PageSource, weights: Optional[Path], detections: Optional[Path],
+          on_page: Optional[Callable] = None) -> PageMusic:
     gray = source.load()
     symbols = read_detections(detections, source.path) if detections is not None else None
-    return read_page(gray, symbols, weights, name=source.name)
+    on_result = None if on_page is None else (lambda work, result: on_page(source.name, work, result))
+    return read_page(gray, symbols, weights, name=source.name, on_result=on_result)
 
 
 def reconstruct_score(inputs: Sequence[str | Path], out_xml: str | Path, weights: Optional[str | Path] = None,
                       detections: Optional[str | Path] = None, midi: bool = False, progress: bool = True,
-                      say: Callable[[str], None] = _say) -> ScoreRun:
+                      say: Callable[[str], None] = _say, on_page: Optional[Callable] = None) -> ScoreRun:
     """Read every page of ``inputs`` (PDFs, images, folders; in order) into ONE score.
 
     Args:
@@ -63,6 +65,8 @@ def reconstruct_score(inputs: Sequence[str | Path], out_xml: str | Path, weights
         weights: detector checkpoint (default ``DEFAULT_WEIGHTS``) unless ``detections``.
         detections: a DSv2 file holding the pages (by image file name) or, for one page, a
             COCO results list: symbols instead of the detector.
+        on_page: called as ``on_page(name, gray, PageResult)`` with each page as read (the
+            HTML report builds its section there, so no page's pixels outlive its reading).
 
     Raises:
         ReconstructError / InputError: nothing could be read (no input, no page read).
@@ -81,7 +85,7 @@ def reconstruct_score(inputs: Sequence[str | Path], out_xml: str | Path, weights
     for source in tqdm(sources, desc=out_xml.name, unit="page", disable=not progress, leave=False):
         t = time.perf_counter()
         try:
-            page = _read(source, weights, detections)
+            page = _read(source, weights, detections, on_page)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:  # noqa: BLE001 - one bad page must not lose the others
@@ -155,13 +159,25 @@ def summary(run: ScoreRun) -> str:
 
 
 def run_command(inputs: Sequence[str], out: Optional[str], out_dir: Optional[str], force: bool = False,
-                say: Callable[[str], None] = _say, **options) -> int:
+                say: Callable[[str], None] = _say, html: Optional[str] = None, **options) -> int:
     """reconstruct.py's whole-score path: ``--out`` (all inputs are one score's pages) or
     ``--out-dir`` (one score per input; existing results kept unless ``force``). Exit status:
     0 every page read, 1 some page or input failed (the rest written); nothing could be done
     raises ReconstructError or InputError (reconstruct.py: one ``error:`` line, exit 2)."""
     if out_dir:
         runs = reconstruct_batch(inputs, out_dir, force=force, say=say, **options)
+    elif html:  # one report section per page, written beside the score
+        from detector.reconstruct.report_html import page_section, write_html_report
+
+        sections: list = []
+
+        def add_section(name: str, gray, result) -> None:
+            sections.append(page_section(name, gray, result, number=len(sections) + 1))
+
+        runs = [reconstruct_score(inputs, out, say=say, on_page=add_section, **options)]
+        write_html_report(sections, html, title=f"Recognised: {', '.join(map(str, inputs))}")
+        say(summary(runs[0]) + f"; report {html} ({sum(s.marked_bars for s in sections)} of "
+            f"{sum(s.bars for s in sections)} bars doubtful)")
     else:  # like the one-page path, --out is written over
         runs = [reconstruct_score(inputs, out, say=say, **options)]
         say(summary(runs[0]))

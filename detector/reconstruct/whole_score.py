@@ -37,14 +37,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from detector.model.model_io import DEFAULT_WEIGHTS
 from detector.reconstruct.music import AttributeChange, Measure, Part, Score, StaffMusic
 from detector.reconstruct.page_scale import PageScale, normalise_page, symbols_to_work
-from detector.reconstruct.pipeline import REBUILT_CLASSES, detect_symbols, read_music
+from detector.reconstruct.pipeline import REBUILT_CLASSES, PageResult, detect_symbols, read_music
 from detector.reconstruct.pitch import Clef
 from detector.reconstruct.reading import _fill_measure_rests, vote_clef_octaves
 from detector.reconstruct.symbols import Symbol
@@ -71,9 +71,11 @@ class PageMusic:
 
 
 def read_page(gray: np.ndarray, symbols: Optional[list[Symbol]] = None, weights=None,
-              name: str = "") -> PageMusic:
+              name: str = "",
+              on_result: Optional[Callable[[np.ndarray, PageResult], None]] = None) -> PageMusic:
     """Read one page at the detector's scale: detect (or take ``symbols``, in page pixels),
-    then staves, structure and music. Nothing of the page's pixels is kept."""
+    then staves, structure and music. Nothing of the page's pixels is kept; ``on_result`` (the
+    HTML report) sees the page as read and its whole result before they are let go."""
     started = time.perf_counter()
     work, scale = normalise_page(gray)
     if symbols is None:
@@ -82,6 +84,8 @@ def read_page(gray: np.ndarray, symbols: Optional[list[Symbol]] = None, weights=
         work_symbols = symbols_to_work(symbols, scale)
     work_symbols = [s for s in work_symbols if s.class_name not in REBUILT_CLASSES]
     score, structure, used = read_music(work, work_symbols)
+    if on_result is not None:
+        on_result(work, PageResult(score, structure, used, detected=work_symbols))
     systems = group_systems(structure.ink, score.staves, [s.class_name for s in used], structure.ink_boxes,
                             structure.rules)
     return PageMusic(name, score, systems, scale, time.perf_counter() - started)

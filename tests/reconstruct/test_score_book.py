@@ -75,3 +75,19 @@ def test_a_pdf_page_is_rendered_at_the_detectors_staff_space(quartet, tmp_path):
     for dpi in (150, 600):
         other = write_pdf(images[:1], tmp_path / f"at{dpi}.pdf", dpi=dpi)
         assert abs(render_pdf_page(other, 0).shape[1] - 2480) <= 4
+
+
+def test_a_whole_score_gets_one_html_report_with_a_section_per_page(quartet, tmp_path):
+    # given the quartet's two pages and their symbols, read as one score with --html
+    report = tmp_path / "report.html"
+    args = [str(quartet / "images"), "--detections", str(quartet / "deepscores_test.json"),
+            "--out", str(tmp_path / "score.musicxml"), "--html", str(report)]
+    assert reconstruct.main(args) == 0
+    # then the report holds one section per page, each with its systems (scan + engraving)
+    text = report.read_text()
+    assert text.count('<section class="page"') == 2
+    assert 'id="page-1"' in text and 'id="page-2"' in text
+    assert text.count("data:image/png;base64,") >= 6 and text.count("data:image/svg+xml") >= 6
+    # and --html with --out-dir (one report for many scores) is refused in one line
+    assert reconstruct.main([str(quartet / "images"), "--out-dir", str(tmp_path / "many"), "--html",
+                             str(report), "--detections", str(quartet / "deepscores_test.json")]) == 2
