@@ -209,7 +209,7 @@ def headline(result: dict) -> str:
     if result["cuda"]:
         return f"GPU check on {result['device']} (torch {result['torch']}): {what}"
     return (f"CPU FIGURES, NOT GPU FIGURES: no CUDA device (or --tiny), tiny config on {result['device']}, "
-            f"{result['threads']} torch threads: {what}")
+            f"{result['threads']} torch thread(s): {what}")
 
 
 def markdown_table(result: dict) -> str:

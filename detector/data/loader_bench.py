@@ -1,7 +1,7 @@
 """How fast the training DataLoader cuts Stage-2 crops, for 0, 1, 2, ... worker processes.
 
     python -m detector.data.loader_bench [--config stage2.yaml] [--data PATH] [--workers 0,1,2]
-                                         [--batches 8] [--out loader_bench.json]
+                                         [--batches 30] [--out loader_bench.json]
 
 The crops are the training crops of ``--config`` (stage2: 1024 px, batch 4, every augmentation
 the config draws), built by the engine's own loader (:mod:`detector.data.loader`). Each worker's
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=str(SAMPLE_JSON),
                         help="DSv2 folder or JSON file (default: the real DSv2 sample page)")
     parser.add_argument("--workers", default="0,1,2", help="worker counts to time (default: 0,1,2)")
-    parser.add_argument("--batches", type=int, default=8, help="timed micro-batches per count (default: 8)")
+    parser.add_argument("--batches", type=int, default=30, help="timed micro-batches per count (default: 30)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. data.imgsz=512 (repeatable)")
     parser.add_argument("--out", default=None, help="also write the figures to this JSON file")
