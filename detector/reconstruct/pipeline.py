@@ -100,7 +100,8 @@ def read_detections(path: Path, image_path: Path) -> list[Symbol]:
     raise ReconstructError(f"{path}: expected a COCO results list or a DSv2 annotation file")
 
 
-def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] = None) -> list[Symbol]:
+def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] = None,
+                   device: Optional[str] = None, progress: bool = False) -> list[Symbol]:
     """Tiled detection over the whole page with the checkpoint's own config.
 
     A page whose staff space is outside the detector's trained range (a 150- or 600-dpi scan)
@@ -108,6 +109,7 @@ def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] 
 
     ``low``, when given, receives the detections under the operating threshold but above
     ``doubts.LOW_SCORE_FLOOR`` (``low_confidence_symbols``), for the report to show.
+    ``device``: "cpu", "cuda" or None/"auto" (CUDA when there is one); ``progress``: a tile bar.
     """
     if not weights.exists():
         raise ReconstructError(missing_weights_message(weights))
@@ -115,13 +117,16 @@ def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] 
 
     from detector.model.tiled import detect_pages
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise ReconstructError("--device cuda: no CUDA device is available here (use --device cpu)")
     try:
         model, cfg, class_names = load_model(weights, device=device)
     except CheckpointError as err:
         raise ReconstructError(f"{err}; {missing_weights_message(weights).split(': ', 1)[1]}") from None
     work, scale = normalise_page(gray)  # into the trained staff-space range (page_scale.py)
-    detections = detect_pages(model, [work], cfg.model, device)[0]
+    detections = detect_pages(model, [work], cfg.model, device, progress=progress)[0]
     detections["boxes"] = detections["boxes"] / scale.factor  # back to page pixels
     if low is not None:
         low.extend(low_confidence_symbols(detections, class_names, cfg.eval.score_thresh))
@@ -168,7 +173,7 @@ def one_box_per_symbol(detections: dict, iou: float = 0.5) -> dict:
 def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = None,
                      detections: Optional[str | Path] = None, out_xml: Optional[str | Path] = None,
                      overlay_png: Optional[str | Path] = None, symbols_json: Optional[str | Path] = None,
-                     log: Callable[[str], None] = print) -> PageResult:
+                     log: Callable[[str], None] = print, device: Optional[str] = None) -> PageResult:
     """Read one page image into music and write what was asked for.
 
     Args:
@@ -208,7 +213,8 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
         symbols = turned_symbols(read_detections(Path(detections), image_path), skew, gray.shape)
         source = f"from {detections}"
     else:
-        symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS, low=low)
+        symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS, low=low, device=device,
+                                 progress=True)
         source = f"detected with {weights or DEFAULT_WEIGHTS}"
     symbols = [s for s in symbols if s.class_name not in REBUILT_CLASSES]
     stage("symbols", t, f"{len(symbols)} symbols {source}")
