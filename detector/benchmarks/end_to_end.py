@@ -30,7 +30,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Sequence
 
-from detector.benchmarks.music_scoring import edit_distance
+from detector.benchmarks.music_scoring import SummedCounts, edit_distance
 
 #: MEI elements whose presence makes a page a "text" page (words drawn on it).
 TEXT_ELEMENTS = ("verse", "pgHead", "pgFoot", "tempo", "dir", "harm", "fb", "reh", "fing", "label", "title")
@@ -38,7 +38,7 @@ MEI_NS = "{http://www.music-encoding.org/ns/mei}"
 
 
 @dataclass
-class PartCounts:
+class PartCounts(SummedCounts):
     """Edit counts of one source over a set of pages (rates by `rates`)."""
 
     pitch_edits: int = 0
@@ -48,10 +48,6 @@ class PartCounts:
     pitch_total: int = 0
     pages: int = 0
     seconds: float = 0.0
-
-    def add(self, other: "PartCounts") -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def rates(self) -> dict[str, float]:
         return {

@@ -24,8 +24,16 @@ from detector.reconstruct.music import Score
 from detector.reconstruct.pitch import Pitch
 
 
+class SummedCounts:
+    """A dataclass of counts that adds up over pages field by field (`add`)."""
+
+    def add(self, other: "SummedCounts") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
 @dataclass
-class MusicCounts:
+class MusicCounts(SummedCounts):
     """Sums over pages, turned into rates by `summary`."""
 
     pitch_right: int = 0
@@ -40,10 +48,6 @@ class MusicCounts:
     edits: int = 0
     true_tokens: int = 0
     pitch_errors: Counter = field(default_factory=Counter)
-
-    def add(self, other: "MusicCounts") -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def summary(self) -> dict[str, float]:
         precision = self.matched / max(self.predicted, 1)
