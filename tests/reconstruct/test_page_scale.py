@@ -38,7 +38,7 @@ def test_the_detector_sees_the_resampled_page_and_its_boxes_come_back_in_page_pi
     # given a 600-dpi scan and a stand-in detector that finds one box at work pixel (220, 440)
     seen = []
 
-    def detect_pages(model, pages, model_cfg, device):
+    def detect_pages(model, pages, model_cfg, device, **options):
         seen.append(pages[0])
         return [{"boxes": np.array([[220.0, 440.0, 242.0, 458.0]], dtype=np.float32),
                  "scores": np.array([0.9], dtype=np.float32), "labels": np.array([0])}]
