@@ -175,11 +175,14 @@ def score_to_musicxml(score: Score, title: str = "Recognised score") -> ET.Eleme
     root = ET.Element("score-partwise", version="4.0")
     _sub(_sub(root, "work"), "work-title", title)
     part_list = _sub(root, "part-list")
-    for part in score.parts:
+    # the schema asks for at least one part: a page with no staff (blank, text only) gets one
+    # empty part of one empty measure rather than a file no reader accepts
+    parts = score.parts or [Part(id="P1", staff_count=1)]
+    for part in parts:
         score_part = _sub(part_list, "score-part", id=part.id)
         _sub(score_part, "part-name", f"Part {part.id[1:]}")
     divisions = divisions_of(score)
-    for part in score.parts:
+    for part in parts:
         part_el = _sub(root, "part", id=part.id)
         first = part.systems[0] if part.systems else []
         state = {"fifths": first[0].fifths if first else 0, "time": score.time,

@@ -4,7 +4,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import music21
+import numpy as np
 import verovio
+
+from detector.reconstruct.musicxml import write_musicxml
+from detector.reconstruct.reading import read_score
+from detector.reconstruct.structure import reconstruct_structure
 
 from handmade import HandPage
 from musicxml_reading import score_file
@@ -76,3 +81,15 @@ def test_verovio_renders_the_written_score(tmp_path):
     assert toolkit.loadData(path.read_text())
     svg = toolkit.renderToSVG(1)
     assert svg.count('class="note"') == 3
+
+
+def test_a_blank_page_still_writes_a_valid_part_list(tmp_path):
+    # given a page with no staff at all (nothing to read)
+    blank = np.full((400, 600), 255, dtype=np.uint8)
+    score = read_score(reconstruct_structure(blank, []))
+    path = write_musicxml(score, tmp_path / "blank.musicxml")
+    # then the file has the one score-part the schema requires, and no note
+    root = ET.parse(path).getroot()
+    assert [p.get("id") for p in root.iter("score-part")] == ["P1"]
+    assert len(music21.converter.parse(str(path)).parts) == 1
+    assert not list(root.iter("note"))
