@@ -74,13 +74,18 @@ def vote_clef_octaves(parts: Sequence[Part]) -> None:
     Without a clef8/clef15 mark, an octave clef is told from a plain one by how far its box
     reaches, and a detector box a half space too long turns one staff an octave off. A part
     keeps its clef from system to system, so when most of its systems read the same clef at
-    another octave, that staff's notes are moved by the difference. Staves with a clef change
-    inside them, and ties, are left alone.
+    another octave, that staff's notes are moved by the difference. A clef whose octave a
+    clef8/clef15 mark shows outweighs any number of guesses (the detector misses such a small
+    "8" more often than it invents one). Staves with a clef change inside them, and ties, are
+    left alone.
     """
     for part in parts:
         for slot in range(part.staff_count):
             staves = [group[slot] for group in part.systems if slot < len(group)]
-            votes = Counter((s.clef.class_name, s.clef.octave_change) for s in staves)
+            votes = Counter()
+            for s in staves:
+                weight = 1 if s.clef.octave_guessed else len(staves)  # a mark outweighs every guess
+                votes[(s.clef.class_name, s.clef.octave_change)] += weight
             for staff in staves:
                 clef = staff.clef
                 changes = [c for m in staff.measures for c in m.items

@@ -150,3 +150,19 @@ def test_a_clef_box_too_long_on_one_system_is_outvoted_by_the_others(tmp_path):
     # when the page is read, then every system keeps the part's treble clef: G4 three times
     path = score_file(page, tmp_path)
     assert [(n["step"], n["octave"]) for n in xml_notes(path)] == [("G", 4)] * 3
+
+
+def test_an_octave_mark_on_one_system_outweighs_guesses_on_the_others(tmp_path):
+    # given a tenor line over three systems: the 8 under its clef found on the first system
+    # only (a detector misses the small digit more often than it invents one)
+    page = HandPage(staves=3)
+    for system in range(3):
+        page.current = system
+        page.clef("clefG")
+        if system == 0:
+            page.symbol("clef8", 70, -4.2, w=0.6 * SS, h=0.8 * SS)
+        page.note(170, 2)
+        page.barline(240)
+    # when the page is read, then every system sounds an octave down: G3 three times
+    path = score_file(page, tmp_path)
+    assert [(n["step"], n["octave"]) for n in xml_notes(path)] == [("G", 3)] * 3
