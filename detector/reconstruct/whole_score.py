@@ -44,7 +44,10 @@ import numpy as np
 from detector.model.model_io import DEFAULT_WEIGHTS
 from detector.reconstruct.music import AttributeChange, Measure, Part, Score, StaffMusic
 from detector.reconstruct.page_scale import PageScale, normalise_page, symbols_to_work
-from detector.reconstruct.pipeline import REBUILT_CLASSES, PageResult, detect_symbols, read_music
+from detector.reconstruct.deskew import deskew_page
+from detector.reconstruct.pipeline import (
+    REBUILT_CLASSES, PageResult, detect_symbols, read_music, turned_symbols,
+)
 from detector.reconstruct.pitch import Clef
 from detector.reconstruct.reading import _fill_measure_rests, vote_clef_octaves
 from detector.reconstruct.symbols import Symbol
@@ -78,10 +81,11 @@ def read_page(gray: np.ndarray, symbols: Optional[list[Symbol]] = None, weights=
     HTML report) sees the page as read and its whole result before they are let go."""
     started = time.perf_counter()
     work, scale = normalise_page(gray)
+    work, skew = deskew_page(work)  # level staves before anything looks along columns
     if symbols is None:
         work_symbols = detect_symbols(work, Path(weights) if weights else DEFAULT_WEIGHTS)
     else:
-        work_symbols = symbols_to_work(symbols, scale)
+        work_symbols = turned_symbols(symbols_to_work(symbols, scale), skew, work.shape)
     work_symbols = [s for s in work_symbols if s.class_name not in REBUILT_CLASSES]
     score, structure, used = read_music(work, work_symbols)
     if on_result is not None:

@@ -11,11 +11,12 @@ from fractions import Fraction
 import pytest
 
 from detector.benchmarks.whole_score_bench import load_piece, page_by_page, scaled_page, whole_piece
-from detector.data.deepscores import load_page_image
+from detector.data.deepscores import load_deepscores, load_page_image
+from detector.reconstruct.deskew import rotate_page
 from detector.reconstruct.music import Measure, NoteEvent, Score, StaffMusic
 from detector.reconstruct.musicxml import write_musicxml
 from detector.reconstruct.pitch import Clef, Pitch
-from detector.reconstruct.symbols import symbols_from_page
+from detector.reconstruct.symbols import Symbol, symbols_from_page
 from detector.reconstruct.whole_score import PageMusic, assemble_score, match_staves, read_page
 
 
@@ -144,3 +145,15 @@ def test_a_guessed_clef_octave_is_outvoted_by_the_parts_systems_on_other_pages()
     # then the third page's staff is read an octave down, as the part's other systems say
     assert tenor[2].clef.octave_change == -1
     assert tenor[2].measures[0].events[0].pitches[0].octave == 3
+
+
+def test_a_turned_page_of_a_whole_score_is_deskewed_too(dsv2_sample_image, dsv2_sample_json):
+    # given the real page and the same page turned 2 degrees, with its symbols turned alike
+    page = load_deepscores(dsv2_sample_json).pages[0]
+    gray = load_page_image(dsv2_sample_image)
+    turned, boxes = rotate_page(gray, page.boxes, 2.0)
+    straight = read_page(gray, symbols_from_page(page))
+    tilted = read_page(turned, [Symbol(n, tuple(b)) for n, b in zip(page.class_names, boxes)])
+    # when both are read for a whole score, then the turned page keeps its 2 systems of 6 staves
+    counts = [len(system) for system in straight.systems]
+    assert [len(system) for system in tilted.systems] == counts == [6, 6]
