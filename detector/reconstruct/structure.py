@@ -217,6 +217,43 @@ def _rebuilt_symbols(result_parts, frame: BoxFrame, score_by_id: dict) -> list[S
     return out
 
 
+def _symbols_on_staves(
+    kept: list[Symbol], notes: list[NoteOnStaff], stems: list[Stem], ledgers: list[LedgerLine],
+    frame: BoxFrame, staves: list[Staff], skipped: Counter,
+) -> tuple[list[Symbol], np.ndarray, np.ndarray]:
+    """The page's symbols for the music step, their ink-frame boxes [N, 4] and staff [N].
+
+    Noteheads that are not notes and block rests that are not rests leave the page's music
+    (and its COCO output) here; notes and stems get their ``symbol_index``; each symbol's
+    staff is its note's or stem's, an octave mark's clef's, else the nearest.
+    """
+    placed = {n.symbol_index for n in notes}
+    not_rests = articulations_read_as_rests(kept, frame, staves, skipped)
+    index_map, used = {}, []
+    for k, s in enumerate(kept):
+        if (not is_notehead(s.class_name) or k in placed) and k not in not_rests:
+            index_map[k] = len(used)
+            used.append(s)
+    for n in notes:
+        n.symbol_index = index_map[n.symbol_index]
+    score_by_id = {s.id: s.score for s in used if s.id is not None}
+    all_symbols = used + _rebuilt_symbols((staves, stems, ledgers), frame, score_by_id)
+    ink_boxes = np.array([frame.to_ink(s.box) for s in all_symbols], dtype=float).reshape(-1, 4)
+    staff_of = nearest_staff(staves, ink_boxes)
+    follow_clefs(all_symbols, ink_boxes, staff_of)
+    for n in notes:
+        staff_of[n.symbol_index] = n.staff_index
+    first_stem = len(used) + len(staves)  # rebuilt symbols: staves, then stems, then ledger lines
+    for k, stem in enumerate(stems):
+        stem.symbol_index = first_stem + k
+        staff_of[stem.symbol_index] = stem.staff_index
+    for k, ledger in enumerate(ledgers):
+        staff_of[first_stem + len(stems) + k] = ledger.staff_index
+    for k in range(len(staves)):
+        staff_of[len(used) + k] = k
+    return all_symbols, ink_boxes, staff_of
+
+
 def reconstruct_structure(
     gray: np.ndarray,
     symbols: Sequence[Symbol],
@@ -256,33 +293,8 @@ def reconstruct_structure(
     end_stems_in_flags(stems, flags, detection.staves, rules)
     ledgers = rebuild_ledger_lines(gray, detection.staves, notes, rules)
     t4 = time.perf_counter()
-    placed = {n.symbol_index for n in notes}
-    not_rests = articulations_read_as_rests(kept, frame, detection.staves, skipped)
-    # noteheads that are not notes, and block rests that are not rests, leave the page's
-    # music (and its COCO output) here
-    index_map, used = {}, []
-    for k, s in enumerate(kept):
-        if (not is_notehead(s.class_name) or k in placed) and k not in not_rests:
-            index_map[k] = len(used)
-            used.append(s)
-    for n in notes:
-        n.symbol_index = index_map[n.symbol_index]
-    score_by_id = {s.id: s.score for s in used if s.id is not None}
-    rebuilt = _rebuilt_symbols((detection.staves, stems, ledgers), frame, score_by_id)
-    all_symbols = used + rebuilt
-    ink_boxes = np.array([frame.to_ink(s.box) for s in all_symbols], dtype=float).reshape(-1, 4)
-    staff_of = nearest_staff(detection.staves, ink_boxes)
-    follow_clefs(all_symbols, ink_boxes, staff_of)
-    for n in notes:
-        staff_of[n.symbol_index] = n.staff_index
-    first_stem = len(used) + len(detection.staves)
-    for k, stem in enumerate(stems):
-        stem.symbol_index = first_stem + k
-        staff_of[stem.symbol_index] = stem.staff_index
-    for k, ledger in enumerate(ledgers):
-        staff_of[first_stem + len(stems) + k] = ledger.staff_index
-    for k in range(len(detection.staves)):
-        staff_of[len(used) + k] = k
+    all_symbols, ink_boxes, staff_of = _symbols_on_staves(
+        kept, notes, stems, ledgers, frame, detection.staves, skipped)
     seconds = {"binarize": t1 - t0, "staves": t2 - t1, "noteheads": t3 - t2, "stems+ledgers": t4 - t3}
     return StructureResult(detection, frame, notes, stems, ledgers, all_symbols, skipped, seconds, ink,
                            ink_boxes, staff_of, rules)
