@@ -1,8 +1,6 @@
 """DataLoader workers change when a batch is ready, never what it holds: same losses, exact resume."""
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import yaml
 from detector.data.loader import BatchStream, StepBatchSampler, build_loader
 from detector.engine.trainer import TrainHooks, train
 from tests.engine.conftest import read_jsonl, tiny_config, tiny_values
-from tests.engine.test_resume import _losses_by_step, _train_py
+from tests.engine.test_resume import _losses_by_step, _train_py, kill_after_checkpoint
 
 SHORT = {"train": {"epochs": 2, "steps_per_epoch": 3}, "checkpoint": {"every_steps": 2}}
 
@@ -87,13 +85,7 @@ def test_sigkill_then_resume_with_two_workers_gives_the_losses_of_an_in_process_
     config.write_text(yaml.safe_dump(values))
     run_dir = tmp_path / "killed" / "tiny"
     process = _train_py(config)
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoints" / "step_00000004.pt").exists():
-        alive = process.poll() is None and time.time() < deadline
-        assert alive, process.stdout.read() if process.stdout else ""
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after_checkpoint(process, run_dir, 4)
     assert len(_losses_by_step(run_dir)) < 12  # it really died mid-run
 
     # ...and resumed with --resume auto, again with 2 workers

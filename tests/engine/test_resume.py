@@ -29,6 +29,18 @@ def _train_py(config: Path, *extra: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow  # two train.py processes: ~30-60 s on 2 shared cores
+def kill_after_checkpoint(process: subprocess.Popen, run_dir: Path, step: int,
+                          timeout_s: float = 120.0) -> None:
+    """SIGKILL a training process as soon as its checkpoint of ``step`` exists (fails if it dies first)."""
+    deadline = time.time() + timeout_s
+    while not (run_dir / "checkpoints" / f"step_{step:08d}.pt").exists():
+        alive = process.poll() is None and time.time() < deadline
+        assert alive, process.stdout.read() if process.stdout else ""
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def test_sigkill_then_resume_auto_gives_the_same_losses_step_for_step(dsv2_root, tmp_path):
     # given an uninterrupted reference run
     reference = train(tiny_config(dsv2_root, tmp_path / "reference", **SECTIONS))
@@ -40,13 +52,7 @@ def test_sigkill_then_resume_auto_gives_the_same_losses_step_for_step(dsv2_root,
     config.write_text(yaml.safe_dump(tiny_values(dsv2_root, tmp_path / "killed", **SECTIONS)))
     run_dir = tmp_path / "killed" / "tiny"
     process = _train_py(config)
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoints" / "step_00000004.pt").exists():
-        alive = process.poll() is None and time.time() < deadline
-        assert alive, process.stdout.read() if process.stdout else ""
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after_checkpoint(process, run_dir, 4)
     assert process.returncode == -signal.SIGKILL
     assert len(_losses_by_step(run_dir)) < 12  # it really died mid-run
 

@@ -130,3 +130,27 @@ class HandPage:
 
     def arrays(self) -> tuple[list[str], np.ndarray]:
         return list(self.names), np.array(self.boxes, dtype=float).reshape(-1, 4)
+
+
+def two_voice_bar() -> HandPage:
+    """Two half notes stemmed up over four quarters stemmed down, each half over a quarter."""
+    page = HandPage()
+    page.clef("clefG")
+    page.time(115, 4, 4)
+    page.note(180, 6, "Half", stem="up")
+    page.note(330, 5, "Half", stem="up")
+    for k, position in enumerate([0, 1, 2, 3]):
+        page.note(180 + 75 * k, position, stem="down")
+    page.barline(520)
+    return page
+
+
+def triplet_bar() -> HandPage:
+    """Three beamed eighths with a 3 about 1.25 spaces above their stem tips, then a quarter."""
+    page = HandPage()
+    page.clef("clefG")
+    page.beamed([170, 215, 260], [2, 3, 4], [1, 1, 1])
+    page.symbol("tuplet3", 215, 13.5, w=0.6 * SS, h=0.9 * SS)
+    page.note(330, 4, stem="down")
+    page.barline(390)
+    return page

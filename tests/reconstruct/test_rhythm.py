@@ -8,7 +8,7 @@ import numpy as np
 
 from detector.reconstruct.beams import count_beams
 from detector.reconstruct.binarize import binarize
-from handmade import HEAD_W, SS, HandPage
+from handmade import HEAD_W, SS, HandPage, triplet_bar
 from musicxml_reading import divisions, music21_notes, score_file, xml_notes
 
 
@@ -115,13 +115,7 @@ def test_rests_by_class_and_a_whole_measure_rest(tmp_path):
 
 
 def test_triplet_eighths_under_a_tuplet_number(tmp_path):
-    page = HandPage()
-    page.clef("clefG")
-    page.beamed([170, 215, 260], [2, 3, 4], [1, 1, 1])
-    page.symbol("tuplet3", 215, 13.5, w=0.6 * SS, h=0.9 * SS)
-    page.note(330, 4, stem="down")
-    page.barline(390)
-    path = score_file(page, tmp_path)
+    path = score_file(triplet_bar(), tmp_path)
     durations = [d for _, d in music21_notes(path)]
     assert np.allclose(durations, [1 / 3, 1 / 3, 1 / 3, 1.0])
 

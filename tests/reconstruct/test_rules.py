@@ -9,7 +9,7 @@ from detector.reconstruct.reading import read_score
 from detector.reconstruct.rules import EngravingRules
 from detector.reconstruct.structure import reconstruct_structure
 from detector.reconstruct.symbols import Symbol
-from handmade import SS, HandPage
+from handmade import HandPage, triplet_bar, two_voice_bar
 
 
 def _read(page: HandPage, rules: EngravingRules | None = None):
@@ -20,30 +20,6 @@ def _read(page: HandPage, rules: EngravingRules | None = None):
     return structure, read_score(structure)
 
 
-def _two_voice_bar() -> HandPage:
-    """Two half notes stemmed up over four quarters stemmed down, each half over a quarter."""
-    page = HandPage()
-    page.clef("clefG")
-    page.time(115, 4, 4)
-    page.note(180, 6, "Half", stem="up")
-    page.note(330, 5, "Half", stem="up")
-    for k, position in enumerate([0, 1, 2, 3]):
-        page.note(180 + 75 * k, position, stem="down")
-    page.barline(520)
-    return page
-
-
-def _triplet_bar() -> HandPage:
-    """Three beamed eighths with a 3 about 1.25 spaces above their stem tips, then a quarter."""
-    page = HandPage()
-    page.clef("clefG")
-    page.beamed([170, 215, 260], [2, 3, 4], [1, 1, 1])
-    page.symbol("tuplet3", 215, 13.5, w=0.6 * SS, h=0.9 * SS)
-    page.note(330, 4, stem="down")
-    page.barline(390)
-    return page
-
-
 def _durations(score) -> list[Fraction]:
     return [e.duration for m in score.staves[0].measures for e in m.events if not e.is_rest]
 
@@ -52,15 +28,15 @@ def test_the_structure_result_carries_its_rules_to_the_music_step():
     # given rules that differ from the defaults in one field
     rules = replace(EngravingRules(), coincident_sp=0.5)
     # when a page is reconstructed with them, then its structure result holds those very rules
-    structure, _ = _read(_two_voice_bar(), rules)
+    structure, _ = _read(two_voice_bar(), rules)
     assert structure.rules is rules
     # and without any, the defaults
-    assert _read(_two_voice_bar())[0].rules == EngravingRules()
+    assert _read(two_voice_bar())[0].rules == EngravingRules()
 
 
 def test_the_coincidence_distance_decides_whether_a_bar_holds_two_voices():
     # given a bar where an up-stem and a down-stem sound together at two places
-    page = _two_voice_bar()
+    page = two_voice_bar()
     # when read with the default rules, then the bar holds two voices
     _, score = _read(page)
     assert score.staves[0].measures[0].voices() == [1, 2]
@@ -71,7 +47,7 @@ def test_the_coincidence_distance_decides_whether_a_bar_holds_two_voices():
 
 def test_the_tuplet_reach_decides_whether_a_digit_is_a_tuplet_number():
     # given a 3 about 1.25 spaces above the tips of three beamed eighths
-    page = _triplet_bar()
+    page = triplet_bar()
     # when read with the default reach (2.5 spaces), then the eighths are a triplet
     _, score = _read(page)
     assert _durations(score) == [Fraction(1, 3)] * 3 + [Fraction(1)]

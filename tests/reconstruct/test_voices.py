@@ -5,26 +5,12 @@ import xml.etree.ElementTree as ET
 
 import music21
 
-from handmade import SS, HandPage
+from handmade import SS, HandPage, two_voice_bar
 from musicxml_reading import score_file
 
 
-def _two_voice_bar() -> HandPage:
-    # given a 4/4 bar: an upper voice of two half notes (stems up) over a lower voice of four
-    # quarters (stems down), the first quarter of each half sounding with it
-    page = HandPage()
-    page.clef("clefG")
-    page.time(115, 4, 4)
-    page.note(180, 6, "Half", stem="up")  # D5
-    page.note(330, 5, "Half", stem="up")  # C5
-    for k, position in enumerate([0, 1, 2, 3]):  # E4 F4 G4 A4
-        page.note(180 + 75 * k, position, stem="down")
-    page.barline(520)
-    return page
-
-
 def test_two_voices_are_written_with_backup_and_read_back_by_music21(tmp_path):
-    path = score_file(_two_voice_bar(), tmp_path)
+    path = score_file(two_voice_bar(), tmp_path)
     # then the MusicXML holds voice 1 (two halves), a backup of a whole bar, voice 2 (four quarters)
     measure = ET.parse(path).getroot().find("part/measure")
     flow = [(el.tag, el.findtext("voice"), el.findtext("type"))
