@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "bars marked on both (one page image for now)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where the detector runs (default: auto: cuda when available)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="number format of the detector: bf16 is about 2x faster on CPUs with AMX and on "
+                             "Ampere+ GPUs, same notes on the pages measured (default: auto: bf16 there, "
+                             "fp32 elsewhere)")
     return parser
 
 
@@ -69,6 +73,7 @@ STAGE_STARTS = {
     "symbols": "finding the symbols",
     "structure": "finding staff lines, stems, ledger lines, beams and barlines",
     "music": "reading pitches, rhythm and measures",
+    "text": "reading part names and bar numbers from the margins (OCR)",
     "output": "writing the outputs",
 }
 STAGE_ORDER = list(STAGE_STARTS)
@@ -142,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                    f"detecting symbols with {args.weights or DEFAULT_WEIGHTS_TEXT} (tiled; about a minute "
                    f"on a CPU)")
     options = {}
-    if "device" in inspect.signature(reconstruct_page).parameters:
-        options["device"] = args.device
+    for name in ("device", "precision"):  # test stand-ins of reconstruct_page may take neither
+        if name in inspect.signature(reconstruct_page).parameters:
+            options[name] = getattr(args, name)
     started = time.perf_counter()
     try:
         for output in (args.out, args.overlay, args.json, args.html):
@@ -181,7 +187,8 @@ def whole_scores(args: argparse.Namespace) -> int:
         return 2
     try:
         return run_command(args.page, args.out, args.out_dir, force=args.force, weights=args.weights,
-                           detections=args.detections, midi=args.midi, html=args.html)
+                           detections=args.detections, midi=args.midi, html=args.html, device=args.device,
+                           precision=args.precision)
     except (ReconstructError, InputError, OSError) as err:
         print(f"reconstruct.py: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -176,18 +176,20 @@ def trained_pieces(folders: Sequence[Path]) -> set[str]:
     return pieces
 
 
-def cached_detections(gray, weights: Path, cache: Optional[Path], stem: str) -> list:
-    """The detector's symbols of a page, kept in ``cache`` (one JSON per page and weights file)
-    so that reading can be changed and measured again without running the detector again."""
+def cached_detections(gray, weights: Path, cache: Optional[Path], stem: str, precision: str = "fp32") -> list:
+    """The detector's symbols of a page, kept in ``cache`` (one JSON per page, weights file and
+    number format) so that reading can be changed and measured again without running the detector
+    again. ``precision``: ``fp32`` or ``bf16`` (``model/precision.py``)."""
     from detector.reconstruct.pipeline import detect_symbols
     from detector.reconstruct.symbols import Symbol
 
     path = None
     if cache is not None:
-        path = cache / f"{stem}.{weights.stem}.{weights.stat().st_size}.json"
+        format_tag = "" if precision == "fp32" else f".{precision}"  # fp32 files keep their old names
+        path = cache / f"{stem}.{weights.stem}.{weights.stat().st_size}{format_tag}.json"
         if path.exists():
             return [Symbol(n, tuple(b), sc, i) for n, b, sc, i in json.loads(path.read_text())]
-    symbols = detect_symbols(gray, weights)
+    symbols = detect_symbols(gray, weights, precision=precision)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[s.class_name, list(s.box), s.score, s.id] for s in symbols]))
@@ -195,7 +197,8 @@ def cached_detections(gray, weights: Path, cache: Optional[Path], stem: str) -> 
 
 
 def bench(root: Path, split: str, weights: Optional[Path], max_pages: int, exclude: Sequence[Path] = (),
-          log=print, cache: Optional[Path] = None) -> dict[tuple[str, str, bool], PartCounts]:
+          log=print, cache: Optional[Path] = None,
+          precision: str = "fp32") -> dict[tuple[str, str, bool], PartCounts]:
     """Counts keyed by (source, page kind, text) over the split's pages that have true music,
     leaving out pieces of the train split of the `exclude` datasets."""
     from detector.benchmarks.music_scoring import link_by_iou
@@ -222,7 +225,7 @@ def bench(root: Path, split: str, weights: Optional[Path], max_pages: int, exclu
         gray = load_page_image(page.path)
         sources = [("gt", lambda: symbols_from_page(page))]
         if weights is not None:
-            sources.append(("detector", lambda: cached_detections(gray, weights, cache, stem)))
+            sources.append(("detector", lambda: cached_detections(gray, weights, cache, stem, precision)))
         line = []
         for source, symbols_of in sources:
             t = time.perf_counter()
@@ -273,6 +276,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="leave out pieces of these synthetic datasets' train split (seen in training)")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="keep the detector's output per page here and reuse it on later runs")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="the detector's number format (default: fp32)")
     parser.add_argument("--out", default=None, help="write the table (markdown) and the figures (json) here")
     args = parser.parse_args(argv)
     root = Path(args.data)
@@ -291,7 +296,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                   file=sys.stderr)
             return 2
     totals = bench(root, args.split, Path(args.weights) if args.weights else None, args.max_pages,
-                   [Path(f) for f in args.exclude_train_of], cache=Path(args.cache) if args.cache else None)
+                   [Path(f) for f in args.exclude_train_of], cache=Path(args.cache) if args.cache else None,
+                   precision=args.precision)
     text = table(totals)
     print(text)
     if args.out:

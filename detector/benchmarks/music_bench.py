@@ -41,7 +41,7 @@ def bench_split(root: Path, split: str, weights: Optional[Path], max_pages: int)
         seconds.append(time.perf_counter() - t)
         totals["gt_symbols"].add(score_page(score, [s.id for s in used], truth))
         if weights:
-            score, _, used = read_music(gray, detect_symbols(gray, weights))
+            score, _, used = read_music(gray, detect_symbols(gray, weights, precision="fp32"))
             ids = link_by_iou(_boxes(used), page.boxes, page.ann_ids)
             totals["detector"].add(score_page(score, ids, truth))
         print(f"  {page.filename}: {truth and len(truth['notes'])} true notes/rests, "

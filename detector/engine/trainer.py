@@ -46,7 +46,7 @@ from detector.engine.tb_logging import TrainLogger, peak_memory_mb, say
 from detector.engine.validation import Validator
 
 # Model keys that decide the shapes of the weights: a checkpoint resumes only if they match.
-SHAPE_KEYS = ("backbone", "norm", "width", "fpn_levels", "fpn_channels", "head_convs")
+SHAPE_KEYS = ("backbone", "norm", "width", "fpn_levels", "fpn_channels", "head_convs", "head_kernel")
 ESTIMATE_AFTER_STEPS = 3  # the time/memory estimate is printed after this many steps
 # Pixels per optimizer step above which a config is GPU-sized (stage2: 4 x 1024^2 = 4.2 M;
 # quickstart: 4 x 256^2 = 0.26 M runs at ~1 s/step on 2 cores).
@@ -214,7 +214,11 @@ class Trainer:
 
         self.core = build_model(cfg.model, len(self.class_names))  # bare model
         if cfg.train.init_weights:  # fine-tune from a trained model (a resume overrides it)
-            load_initial_weights(self.core, cfg.train.init_weights, self.class_names)
+            adapted = load_initial_weights(self.core, cfg.train.init_weights, self.class_names,
+                                           adapt_head=cfg.train.init_adapt_head)
+            if adapted and ctx.is_main:
+                say(f"init_weights {cfg.train.init_weights}: head adapted to this config's "
+                    f"({len(adapted)} tensors: {'; '.join(adapted[:3])}{'; ...' if len(adapted) > 3 else ''})")
         self.core = self.core.to(ctx.device)
         if hooks.on_model is not None:
             hooks.on_model(self.core)

@@ -62,7 +62,7 @@ def page_as_trained(page_image: np.ndarray, data_cfg: DataConfig) -> tuple[np.nd
 
 def predict_pages(
     model: torch.nn.Module, pages: Sequence[PageAnnotations], class_names: Sequence[str], cfg: Config,
-    device: str | torch.device, progress: bool = True,
+    device: str | torch.device, progress: bool = True, precision: str = "fp32",
 ) -> list[dict]:
     """Tiled inference page by page (a page is ~10 megapixels) -> COCO results in page pixels.
 
@@ -73,7 +73,7 @@ def predict_pages(
     results: list[dict] = []
     for page in tqdm(pages, desc="evaluating pages", unit="page", disable=not progress, leave=False):
         image, scale_x, scale_y = page_as_trained(load_page_image(page.path), cfg.data)
-        output = detect_pages(model, [image], cfg.model, device)[0]
+        output = detect_pages(model, [image], cfg.model, device, precision=precision)[0]
         boxes = output["boxes"] * np.array([scale_x, scale_y, scale_x, scale_y], dtype=np.float32)  # [K, 4]
         results += to_coco_results(page.image_id, boxes, output["scores"], output["labels"], class_names)
     return results

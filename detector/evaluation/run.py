@@ -28,6 +28,7 @@ from detector.evaluation.matching import detections_by_image
 from detector.evaluation.plots import confusion_counts, plot_confusion_matrix, plot_pr_curves, write_overlays
 from detector.evaluation.report import EvalReport
 from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model, read_checkpoint
+from detector.model.precision import resolve_precision
 from detector.writable import NotWritableError, check_writable_dir
 
 #: The checkpoint ``eval.py`` scores when ``--weights`` is not given.
@@ -51,6 +52,7 @@ def run_evaluation(
     device: str = "auto",
     overlays: Optional[int] = None,
     verbose: bool = True,
+    precision: str = "fp32",
 ) -> EvalReport:
     """Evaluate a checkpoint (tiled inference) or a COCO results file; write the report files.
 
@@ -65,20 +67,26 @@ def run_evaluation(
         max_pages: evaluate the first N pages only (default: all, whatever the checkpoint's
             ``eval.max_pages``, which limits validation during training).
         overlays: overlay pages to draw (default ``cfg.eval.overlay_pages``).
+        precision: inference number format, ``fp32``, ``bf16`` or ``auto`` (``model/precision.py``).
         verbose: print the summary tables and the output folder.
     Raises:
         EvalInputError: a missing or malformed input file, an unknown class or image id.
     """
     try:
-        return _run(weights, detections, data, split, out, score_thresh, max_pages, device, overlays, verbose)
+        return _run(weights, detections, data, split, out, score_thresh, max_pages, device, overlays, verbose,
+                    precision)
     except (FileNotFoundError, DeepScoresFormatError, ImageReadError, DetectionsError, UnknownClassError,
             ConfigError, NotWritableError) as err:
         raise EvalInputError(str(err)) from None
 
 
 def _run(weights, detections, data, split, out, score_thresh, max_pages, device, overlays,
-         verbose) -> EvalReport:
+         verbose, precision) -> EvalReport:
     torch_device = _resolve_device(device)
+    try:
+        precision = resolve_precision(precision, torch_device)
+    except ValueError as err:
+        raise EvalInputError(str(err)) from None
     if detections is None and weights is None:
         weights = DEFAULT_WEIGHTS
     out_dir = Path(out) if out else DEFAULT_OUT_ROOT / Path(detections or weights).stem
@@ -101,11 +109,13 @@ def _run(weights, detections, data, split, out, score_thresh, max_pages, device,
     if detections is not None:
         results = _read_detections(Path(detections), all_pages, pages, class_names)
     else:
-        results = predict_pages(model, pages, class_names, cfg, torch_device)
+        results = predict_pages(model, pages, class_names, cfg, torch_device, precision=precision)
 
     report = evaluate_detections(to_coco(pages, class_names), results, class_names,
                                  cfg.eval.score_thresh, cfg.eval.max_dets)
     report.provenance = _provenance(weights, facts, detections, json_path, split, pages, cfg)
+    if detections is None:
+        report.provenance["precision"] = precision
     write_outputs(report, pages, results, class_names, cfg.eval.score_thresh, out_dir,
                   cfg.eval.overlay_pages if overlays is None else overlays)
     if detections is None:

@@ -51,7 +51,8 @@ class SymbolDetector(nn.Module):
         self.backbone = build_backbone(model_cfg)
         self.strides = self.backbone.strides
         self.head = DetectionHead(
-            self.backbone.out_channels, num_classes, model_cfg.head_convs, self.strides, model_cfg.prior_prob
+            self.backbone.out_channels, num_classes, model_cfg.head_convs, self.strides, model_cfg.prior_prob,
+            model_cfg.head_kernel,
         )
         self.loss = DetectionLoss(num_classes)
 

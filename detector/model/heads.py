@@ -38,19 +38,22 @@ class DetectionHead(nn.Module):
         strides: stride of each level, finest first.
         prior_prob: initial foreground probability; ``bias = -log((1-p)/p)`` keeps the focal
             loss of ~100k background locations from swamping the first steps.
+        output_kernel: 3 (FCOS) or 1 (``model.head_kernel``: a cheaper head for CPU inference).
     """
 
     def __init__(
-        self, channels: int, num_classes: int, num_convs: int, strides: list[int], prior_prob: float = 0.01
+        self, channels: int, num_classes: int, num_convs: int, strides: list[int], prior_prob: float = 0.01,
+        output_kernel: int = 3,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.strides = list(strides)
         self.cls_tower = conv_tower(channels, num_convs)
         self.box_tower = conv_tower(channels, num_convs)
-        self.cls_logits = nn.Conv2d(channels, num_classes, kernel_size=3, padding=1)
-        self.box_ltrb = nn.Conv2d(channels, 4, kernel_size=3, padding=1)
-        self.centerness = nn.Conv2d(channels, 1, kernel_size=3, padding=1)
+        pad = output_kernel // 2
+        self.cls_logits = nn.Conv2d(channels, num_classes, kernel_size=output_kernel, padding=pad)
+        self.box_ltrb = nn.Conv2d(channels, 4, kernel_size=output_kernel, padding=pad)
+        self.centerness = nn.Conv2d(channels, 1, kernel_size=output_kernel, padding=pad)
         self.scales = nn.Parameter(torch.ones(len(self.strides)))
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

@@ -59,8 +59,12 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def load_initial_weights(model: SymbolDetector, path: str | Path, class_names: list[str]) -> None:
+def load_initial_weights(model: SymbolDetector, path: str | Path, class_names: list[str],
+                         adapt_head: bool = False) -> list[str]:
     """Copy the weights of checkpoint ``path`` into ``model`` to fine-tune from them.
+
+    ``adapt_head`` (``train.init_adapt_head``): the model's head may be cheaper than the
+    checkpoint's (``adapt_head_state``); the rest must fit exactly. Returns what was adapted.
 
     Raises:
         CheckpointError: unreadable file, another class list or another architecture.
@@ -70,11 +74,39 @@ def load_initial_weights(model: SymbolDetector, path: str | Path, class_names: l
         raise CheckpointError(f"checkpoint {path}: its classes differ from data.classes; cannot start there")
     state = {name: tensor.float() if tensor.is_floating_point() else tensor
              for name, tensor in checkpoint["model"].items()}
+    adapted: list[str] = []
+    if adapt_head:
+        state, adapted = adapt_head_state(state, model.state_dict())
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0][:160]
         raise CheckpointError(f"checkpoint {path}: weights do not fit model config: {first}") from None
+    return adapted
+
+
+def adapt_head_state(state: dict, target: dict) -> tuple[dict, list[str]]:
+    """A trained head's weights reshaped to start a cheaper head: ``(state, adapted names)``.
+
+    Why: a model whose head has fewer tower convs or 1x1 output convs (``model.head_convs``,
+    ``model.head_kernel``: faster page inference) learns far faster from the trained backbone
+    and head than from scratch. Tower convs the target lacks are dropped (it keeps the first
+    ones); a 3x3 output conv becomes the 1x1 conv that gives the same output on a feature map
+    that is constant over the 3x3 window (its weights summed over the taps).
+    """
+    state = dict(state)
+    adapted = []
+    for name in [n for n in state if n.startswith("head.") and n not in target]:
+        del state[name]
+        adapted.append(f"{name} dropped")
+    for name, tensor in list(state.items()):
+        wanted = target.get(name)
+        if not name.startswith("head.") or wanted is None or wanted.shape == tensor.shape:
+            continue
+        if tensor.ndim == 4 and wanted.shape[:2] == tensor.shape[:2] and wanted.shape[2:] == (1, 1):
+            state[name] = tensor.sum(dim=(2, 3), keepdim=True)
+            adapted.append(f"{name} {tuple(tensor.shape[2:])} -> 1x1")
+    return state, adapted
 
 
 def config_from_checkpoint(values: dict, path: Path) -> Config:

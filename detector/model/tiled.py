@@ -31,6 +31,7 @@ import torch
 
 from detector.config import ModelConfig
 from detector.model.decode import suppress_duplicates
+from detector.model.precision import inference_autocast, resolve_precision
 
 #: A pixel darker than this (uint8 gray) is ink: it anchors the tile grid and makes a tile worth
 #: running. Half-way between paper and ink, so scanner noise and faint paper tint do not count.
@@ -112,9 +113,12 @@ def cut_tile(image: torch.Tensor, y: int, x: int, tile_h: int, tile_w: int) -> t
 @torch.inference_mode()
 def detect_page(
     model: torch.nn.Module, page: np.ndarray, model_cfg: ModelConfig, device: torch.device | str,
-    tiles_per_batch: int = 4, progress: bool = False,
+    tiles_per_batch: int = 4, progress: bool = False, precision: str = "fp32",
 ) -> dict[str, np.ndarray]:
-    """Detect one page by tiles; returns numpy ``boxes [K, 4]``, ``scores [K]``, ``labels [K]``."""
+    """Detect one page by tiles; returns numpy ``boxes [K, 4]``, ``scores [K]``, ``labels [K]``.
+
+    ``precision``: a resolved ``"fp32"`` or ``"bf16"`` (``precision.resolve_precision``).
+    """
     image = page_to_tensor(page)  # [1, H, W]
     tile, overlap = model_cfg.tile_size, model_cfg.tile_overlap
     windows, tile_h, tile_w, ys, xs = tile_windows(ink_mask(page), tile, overlap)
@@ -130,7 +134,9 @@ def detect_page(
         chunk = windows[first : first + tiles_per_batch]
         batch = torch.stack([cut_tile(image, y, x, tile_h, tile_w) for y, x in chunk])  # [B, 1, h, w]
         batch = batch.to(device).contiguous(memory_format=torch.channels_last)
-        for (y, x), found in zip(chunk, model(batch)):
+        with inference_autocast(precision, device):
+            found_in_chunk = model(batch)
+        for (y, x), found in zip(chunk, found_in_chunk):
             y_low, y_high = core_bounds(y, tile_h, overlap, y == ys[0], y == ys[-1])
             x_low, x_high = core_bounds(x, tile_w, overlap, x == xs[0], x == xs[-1])
             boxes = found["boxes"].float().cpu() + torch.tensor([x, y, x, y], dtype=torch.float32)
@@ -164,6 +170,7 @@ def detect_pages(
     device: torch.device | str = "cpu",
     tiles_per_batch: int = 4,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> list[dict[str, np.ndarray]]:
     """Detect symbols on whole pages of any size (CPU or CUDA).
 
@@ -175,15 +182,19 @@ def detect_pages(
         model_cfg: tile size, overlap, NMS threshold and detection cap.
         tiles_per_batch: tiles run together; memory grows with it, not with the page.
         progress: show a tile progress bar (tqdm, on stderr) per page.
+        precision: ``"fp32"``, ``"bf16"`` or ``"auto"`` (bf16 where the hardware runs it fast:
+            ``precision.py``); raises ValueError for bf16 on a CUDA device without it.
     Returns:
         one dict per page: ``boxes [K, 4]`` float32 page pixels, ``scores [K]``, ``labels [K]`` int64.
     """
+    precision = resolve_precision(precision, device)
     was_training = model.training
     was_channels_last = _is_channels_last(model)
     model.eval()
     model.to(memory_format=torch.channels_last)
     try:
-        return [detect_page(model, page, model_cfg, device, tiles_per_batch, progress) for page in pages]
+        return [detect_page(model, page, model_cfg, device, tiles_per_batch, progress, precision)
+                for page in pages]
     finally:
         if not was_channels_last:
             model.to(memory_format=torch.contiguous_format)

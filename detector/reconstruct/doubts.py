@@ -76,7 +76,7 @@ class SystemLayout:
     groups: list[list[StaffMusic]]  # one staff group per part, top to bottom
     parts: list[str]  # part id of each group
     spans: dict[int, list[tuple[float, float]]]  # staff index -> [bar] (x0, x1) in ink px
-    first_bar: int  # page bar number (1-based) of its first bar
+    first_bar: int  # bar number of its first bar (the page's printed first bar number, else 1)
 
     @property
     def staves(self) -> list[StaffMusic]:
@@ -140,7 +140,7 @@ def system_layouts(score: Score, structure) -> list[SystemLayout]:
     """The page's systems, top to bottom, as ``systems.group_systems`` found them for the score's parts."""
     names = [s.class_name for s in structure.symbols]
     part_of = {s.index: part.id for part in score.parts for group in part.systems for s in group}
-    layouts, bar = [], 1
+    layouts, bar = [], score.first_measure  # as printed (margin_text.py), else 1
     for k, groups in enumerate(group_systems(structure.ink, score.staves, names, structure.ink_boxes)):
         spans = {s.index: measure_spans(s) for g in groups for s in g}
         layout = SystemLayout(k, groups, [part_of.get(g[0].index, "?") for g in groups], spans, bar)

@@ -94,6 +94,7 @@ class StaffMusic:
     barlines: list[float] = field(default_factory=list)  # page x of each barline
     clef: Clef = field(default_factory=lambda: Clef("clefG"))  # clef in force at the start
     fifths: int = 0  # key in force at the start
+    label: str = ""  # the part name printed beside it (its part's first staff only; margin_text.py)
 
 
 @dataclass
@@ -103,6 +104,8 @@ class Part:
     id: str
     staff_count: int
     systems: list[list[StaffMusic]] = field(default_factory=list)  # [system][staff in part]
+    name: str = ""  # as printed beside the first system ('' = not printed or not read)
+    abbreviation: str = ""  # as printed beside later systems
     # page number of each system, for page breaks (empty: one page); whole_score.py fills it
     system_pages: list[int] = field(default_factory=list)
 
@@ -127,3 +130,4 @@ class Score:
     staves: list[StaffMusic]  # page order
     time: Optional[tuple[int, int]] = None  # first time signature (read or inferred)
     time_inferred: bool = False
+    first_measure: int = 1  # number of the page's first measure (printed bar numbers: margin_text.py)

@@ -109,7 +109,7 @@ def _note_elements(parent: ET.Element, event: NoteEvent, divisions: int, staff_n
 def _write_measure(part_el: ET.Element, number: int, row: list[Measure], part: Part, state: dict,
                    divisions: int, score: Score) -> None:
     """One <measure>: attributes (first measure, then changes), then each staff's notes."""
-    measure_el = _sub(part_el, "measure", number=str(number))
+    measure_el = _sub(part_el, "measure", number=str(number + score.first_measure - 1))
     two = part.staff_count > 1
     if number == 1:
         attributes = _sub(measure_el, "attributes")
@@ -180,7 +180,9 @@ def score_to_musicxml(score: Score, title: str = "Recognised score") -> ET.Eleme
     parts = score.parts or [Part(id="P1", staff_count=1)]
     for part in parts:
         score_part = _sub(part_list, "score-part", id=part.id)
-        _sub(score_part, "part-name", f"Part {part.id[1:]}")
+        _sub(score_part, "part-name", part.name or part.abbreviation or f"Part {part.id[1:]}")
+        if part.abbreviation:
+            _sub(score_part, "part-abbreviation", part.abbreviation)
     divisions = divisions_of(score)
     for part in parts:
         part_el = _sub(root, "part", id=part.id)

@@ -16,6 +16,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model
+from detector.reconstruct.margin_text import label_score, read_margin_text
+from detector.reconstruct.text_ocr import ocr_unavailable_reason
 
 from detector.data.deepscores import load_page_image, parse_deepscores
 from detector.reconstruct.doubts import LOW_SCORE_FLOOR
@@ -52,14 +54,19 @@ class PageResult:
     low_confidence: list[Symbol] = field(default_factory=list)  # under the threshold: not read, only reported
 
 
-def read_music(gray: np.ndarray, symbols: list[Symbol]) -> tuple[Score, StructureResult, list[Symbol]]:
-    """Staves, stems and ledger lines (structure.py), then the music (reading.py), from a page's symbols.
+def read_music(gray: np.ndarray, symbols: list[Symbol],
+               read_text: bool = True) -> tuple[Score, StructureResult, list[Symbol]]:
+    """Staves, stems and ledger lines (structure.py), then the music (reading.py), from a page's
+    symbols; with ``read_text``, part names and bar numbers from the margins (margin_text.py).
 
     Returns the score, the structure and the symbols the score's indices refer to
     (``structure.symbols``: the input symbols that were kept, plus the rebuilt ones).
     """
     structure = reconstruct_structure(gray, [s for s in symbols if s.class_name not in REBUILT_CLASSES])
-    return read_score(structure), structure, structure.symbols
+    score = read_score(structure)
+    if read_text:
+        label_score(score, read_margin_text(gray, score))
+    return score, structure, structure.symbols
 
 
 def turned_symbols(symbols: list[Symbol], degrees: float, shape: tuple[int, int]) -> list[Symbol]:
@@ -101,7 +108,8 @@ def read_detections(path: Path, image_path: Path) -> list[Symbol]:
 
 
 def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] = None,
-                   device: Optional[str] = None, progress: bool = False) -> list[Symbol]:
+                   device: Optional[str] = None, progress: bool = False,
+                   precision: str = "auto") -> list[Symbol]:
     """Tiled detection over the whole page with the checkpoint's own config.
 
     A page whose staff space is outside the detector's trained range (a 150- or 600-dpi scan)
@@ -109,7 +117,8 @@ def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] 
 
     ``low``, when given, receives the detections under the operating threshold but above
     ``doubts.LOW_SCORE_FLOOR`` (``low_confidence_symbols``), for the report to show.
-    ``device``: "cpu", "cuda" or None/"auto" (CUDA when there is one); ``progress``: a tile bar.
+    ``device``: "cpu", "cuda" or None/"auto" (CUDA when there is one); ``progress``: a tile bar;
+    ``precision``: "fp32", "bf16" or "auto" (bf16 where the hardware runs it fast: ``model/precision.py``).
     """
     if not weights.exists():
         raise ReconstructError(missing_weights_message(weights))
@@ -126,7 +135,10 @@ def detect_symbols(gray: np.ndarray, weights: Path, low: Optional[list[Symbol]] 
     except CheckpointError as err:
         raise ReconstructError(f"{err}; {missing_weights_message(weights).split(': ', 1)[1]}") from None
     work, scale = normalise_page(gray)  # into the trained staff-space range (page_scale.py)
-    detections = detect_pages(model, [work], cfg.model, device, progress=progress)[0]
+    try:
+        detections = detect_pages(model, [work], cfg.model, device, progress=progress, precision=precision)[0]
+    except ValueError as err:  # bf16 asked of a GPU without it
+        raise ReconstructError(str(err)) from None
     detections["boxes"] = detections["boxes"] / scale.factor  # back to page pixels
     if low is not None:
         low.extend(low_confidence_symbols(detections, class_names, cfg.eval.score_thresh))
@@ -173,7 +185,8 @@ def one_box_per_symbol(detections: dict, iou: float = 0.5) -> dict:
 def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = None,
                      detections: Optional[str | Path] = None, out_xml: Optional[str | Path] = None,
                      overlay_png: Optional[str | Path] = None, symbols_json: Optional[str | Path] = None,
-                     log: Callable[[str], None] = print, device: Optional[str] = None) -> PageResult:
+                     log: Callable[[str], None] = print, device: Optional[str] = None,
+                     precision: str = "auto") -> PageResult:
     """Read one page image into music and write what was asked for.
 
     Args:
@@ -181,6 +194,7 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
         weights: detector checkpoint; default `DEFAULT_WEIGHTS` when no detections are given.
         detections: symbols JSON instead of running the detector (COCO results or DSv2).
         out_xml / overlay_png / symbols_json: outputs (MusicXML 4.0, check picture, symbols).
+        device / precision: where and in which number format the detector runs (``detect_symbols``).
     """
     image_path = Path(image_path)
     if not image_path.exists():
@@ -214,7 +228,7 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
         source = f"from {detections}"
     else:
         symbols = detect_symbols(gray, Path(weights) if weights else DEFAULT_WEIGHTS, low=low, device=device,
-                                 progress=True)
+                                 progress=True, precision=precision)
         source = f"detected with {weights or DEFAULT_WEIGHTS}"
     symbols = [s for s in symbols if s.class_name not in REBUILT_CLASSES]
     stage("symbols", t, f"{len(symbols)} symbols {source}")
@@ -228,6 +242,12 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
     notes = sum(len(e.pitches) for s in score.staves for m in s.measures for e in m.events)
     measures = sum(len(s.measures) for s in score.staves)
     stage("music", t, f"{len(score.parts)} parts, {measures} staff-measures, {notes} notes")
+    t = time.perf_counter()
+    unread = ocr_unavailable_reason()
+    if unread is None:
+        label_score(score, read_margin_text(gray, score))
+    names = ", ".join(p.name or p.abbreviation or "?" for p in score.parts)
+    stage("text", t, unread or f"part names: {names or 'none'}; first bar {score.first_measure}")
     t = time.perf_counter()
     written = []
     if out_xml:

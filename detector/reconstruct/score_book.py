@@ -48,16 +48,19 @@ def _one_line(err: BaseException) -> str:
 
 
 def _read(source: PageSource, weights: Optional[Path], detections: Optional[Path],
-          on_page: Optional[Callable] = None) -> PageMusic:
+          on_page: Optional[Callable] = None, device: Optional[str] = None,
+          precision: str = "auto") -> PageMusic:
     gray = source.load()
     symbols = read_detections(detections, source.path) if detections is not None else None
     on_result = None if on_page is None else (lambda work, result: on_page(source.name, work, result))
-    return read_page(gray, symbols, weights, name=source.name, on_result=on_result)
+    return read_page(gray, symbols, weights, name=source.name, on_result=on_result, device=device,
+                     precision=precision)
 
 
 def reconstruct_score(inputs: Sequence[str | Path], out_xml: str | Path, weights: Optional[str | Path] = None,
                       detections: Optional[str | Path] = None, midi: bool = False, progress: bool = True,
-                      say: Callable[[str], None] = _say, on_page: Optional[Callable] = None) -> ScoreRun:
+                      say: Callable[[str], None] = _say, on_page: Optional[Callable] = None,
+                      device: Optional[str] = None, precision: str = "auto") -> ScoreRun:
     """Read every page of ``inputs`` (PDFs, images, folders; in order) into ONE score.
 
     Args:
@@ -67,6 +70,7 @@ def reconstruct_score(inputs: Sequence[str | Path], out_xml: str | Path, weights
             COCO results list: symbols instead of the detector.
         on_page: called as ``on_page(name, gray, PageResult)`` with each page as read (the
             HTML report builds its section there, so no page's pixels outlive its reading).
+        device / precision: where and in which number format the detector runs (``detect_symbols``).
 
     Raises:
         ReconstructError / InputError: nothing could be read (no input, no page read).
@@ -85,7 +89,7 @@ def reconstruct_score(inputs: Sequence[str | Path], out_xml: str | Path, weights
     for source in tqdm(sources, desc=out_xml.name, unit="page", disable=not progress, leave=False):
         t = time.perf_counter()
         try:
-            page = _read(source, weights, detections, on_page)
+            page = _read(source, weights, detections, on_page, device, precision)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:  # noqa: BLE001 - one bad page must not lose the others

@@ -45,6 +45,7 @@ from detector.model.model_io import DEFAULT_WEIGHTS
 from detector.reconstruct.music import AttributeChange, Measure, Part, Score, StaffMusic
 from detector.reconstruct.page_scale import PageScale, normalise_page, symbols_to_work
 from detector.reconstruct.deskew import deskew_page
+from detector.reconstruct.margin_text import name_parts
 from detector.reconstruct.pipeline import (
     REBUILT_CLASSES, PageResult, detect_symbols, read_music, turned_symbols,
 )
@@ -75,15 +76,18 @@ class PageMusic:
 
 def read_page(gray: np.ndarray, symbols: Optional[list[Symbol]] = None, weights=None,
               name: str = "",
-              on_result: Optional[Callable[[np.ndarray, PageResult], None]] = None) -> PageMusic:
+              on_result: Optional[Callable[[np.ndarray, PageResult], None]] = None,
+              device: Optional[str] = None, precision: str = "auto") -> PageMusic:
     """Read one page at the detector's scale: detect (or take ``symbols``, in page pixels),
     then staves, structure and music. Nothing of the page's pixels is kept; ``on_result`` (the
-    HTML report) sees the page as read and its whole result before they are let go."""
+    HTML report) sees the page as read and its whole result before they are let go.
+    ``device`` and ``precision`` go to ``pipeline.detect_symbols``."""
     started = time.perf_counter()
     work, scale = normalise_page(gray)
     work, skew = deskew_page(work)  # level staves before anything looks along columns
     if symbols is None:
-        work_symbols = detect_symbols(work, Path(weights) if weights else DEFAULT_WEIGHTS)
+        work_symbols = detect_symbols(work, Path(weights) if weights else DEFAULT_WEIGHTS, device=device,
+                                      precision=precision)
     else:
         work_symbols = turned_symbols(symbols_to_work(symbols, scale), skew, work.shape)
     work_symbols = [s for s in work_symbols if s.class_name not in REBUILT_CLASSES]
@@ -198,5 +202,6 @@ def assemble_score(pages: Sequence[PageMusic]) -> Score:
     # (the empty staves of a part left out of a system do not vote)
     vote_clef_octaves([Part(p.id, p.staff_count, [g for g in p.systems if all(s.index >= 0 for s in g)])
                        for p in slots.parts])
+    name_parts(slots.parts)  # from the names printed beside each system (margin_text.py)
     return Score(parts=slots.parts, staves=[s for _, groups in systems for g in groups for s in g],
-                 time=first.time, time_inferred=first.time_inferred)
+                 time=first.time, time_inferred=first.time_inferred, first_measure=first.first_measure)

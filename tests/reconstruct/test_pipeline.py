@@ -84,7 +84,8 @@ def test_real_page_outputs_overlay_and_symbols(sample_outputs):
     data = json.loads((out / "symbols.json").read_text())
     assert sum(s["class_name"] == "stem" for s in data["symbols"]) == len(result.structure.stems) > 100
     assert {n["pitch"] for n in data["notes"] if not n["rest"]} >= {"Bb3", "Eb4", "F#4", "C2"}
-    assert set(result.seconds) == {"image", "deskew", "symbols", "structure", "music", "output"}
+    assert set(result.seconds) == {"image", "deskew", "symbols", "structure", "music", "text", "output"}
+    assert result.score.parts[0].name == "Vc." and result.score.first_measure == 10  # printed on the page
 
 
 @pytest.mark.slow  # the shared synthetic_dataset fixture engraves 6 pages (about 30-60 s here)
