@@ -197,10 +197,16 @@ def _system_html(page_id: str, gray: np.ndarray, page, doubts: PageDoubts, layou
 
 def _summary_html(doubts: PageDoubts) -> str:
     rows = []
+    printed: dict[str, str] = {}  # part id -> the name printed beside it (margin_text.py), if read
+    for system in doubts.systems:
+        for pid, group in zip(system.parts, system.groups):
+            if group and group[0].label:
+                printed.setdefault(pid, group[0].label)
     for pid, (marked, bars) in doubts.doubtful_bars_by_part().items():
         kinds = Counter(d.kind for d in doubts.doubts if d.part == pid)
         reasons = ", ".join(f"{n} × {KINDS[k]}" for k, n in kinds.items())
-        rows.append(f'<tr data-part="{pid}"><td>{pid}</td><td>{bars}</td><td>{marked}</td>'
+        label = html.escape(f"{pid} {printed[pid]}" if pid in printed else pid)
+        rows.append(f'<tr data-part="{pid}"><td>{label}</td><td>{bars}</td><td>{marked}</td>'
                     f'<td>{html.escape(reasons)}</td></tr>')
     whole = [d for d in doubts.doubts if d.bar is None]
     notes = "".join(f'<li class="{d.kind}">{html.escape((d.part or "") + ": " + d.text)}</li>' for d in whole)

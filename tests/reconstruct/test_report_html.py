@@ -91,6 +91,9 @@ def test_reconstruct_cli_writes_the_report(dsv2_sample_image, dsv2_sample_json, 
     assert status == 0
     text = (tmp_path / "out" / "report.html").read_text()
     assert text.count('<div class="system"') == 2 and 'data-marked="0"' in text
+    # the names and bar numbers printed on the page (margin_text.py) label the report
+    assert "<td>P1 Vc.</td>" in text and "<td>P6 Cb.</td>" in text
+    assert "bars 10-14" in text and "bars 15-19" in text
 
 
 def test_report_picture_is_the_page_the_structure_saw(dsv2_sample_image):
