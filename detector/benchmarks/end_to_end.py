@@ -163,11 +163,19 @@ def score_page(score, symbol_ids: Sequence[Optional[str]], truth: dict) -> PartC
 
 
 def trained_pieces(folders: Sequence[Path]) -> set[str]:
-    """Pieces of the train split of synthetic datasets (what a detector trained on them saw)."""
+    """Pieces of the train split of synthetic datasets (what a detector trained on them saw).
+
+    A ``.json`` file instead of a folder is a saved list (``{"pieces": [...]}``, e.g.
+    ``weights/trained_pieces.json`` for the shipped detector), so the exclusion works on a
+    machine that never generated the training data.
+    """
     from detector.data.deepscores import split_json_path
 
     pieces = set()
     for folder in folders:
+        if folder.suffix == ".json":
+            pieces.update(json.loads(folder.read_text())["pieces"])
+            continue
         images = json.loads(split_json_path(folder, "train").read_text())["images"]
         for image in images:
             music = folder / "music" / f"{Path(image['filename']).stem}.json"
@@ -229,7 +237,7 @@ def bench(root: Path, split: str, weights: Optional[Path], max_pages: int, exclu
         line = []
         for source, symbols_of in sources:
             t = time.perf_counter()
-            score, _, used = read_music(gray, symbols_of())
+            score, _, used = read_music(gray, symbols_of(), read_text=False)  # notes only: no OCR
             ids = ([s.id for s in used] if source == "gt"
                    else link_by_iou(boxes_of(used), page.boxes, page.ann_ids))
             counts = score_page(score, ids, truth)
@@ -272,8 +280,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="split to read: test (pieces never trained on) or train")
     parser.add_argument("--max-pages", type=int, default=0, help="read at most this many pages (0 = all)")
     parser.add_argument("--weights", default=None, help="also read the pages with this detector checkpoint")
-    parser.add_argument("--exclude-train-of", nargs="*", default=[], metavar="DIR",
-                        help="leave out pieces of these synthetic datasets' train split (seen in training)")
+    parser.add_argument("--exclude-train-of", nargs="*", default=[], metavar="DIR|JSON",
+                        help="leave out pieces of these synthetic datasets' train split (seen in training), "
+                             "or of a saved piece list such as weights/trained_pieces.json")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="keep the detector's output per page here and reuse it on later runs")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
@@ -291,6 +300,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     for folder in args.exclude_train_of:
+        if folder.endswith(".json") and Path(folder).is_file():
+            continue  # a saved piece list (weights/trained_pieces.json)
         if not (Path(folder) / "music").is_dir():
             print(f"error: --exclude-train-of {folder}: no synthetic dataset there (music/ missing)",
                   file=sys.stderr)

@@ -75,3 +75,16 @@ def test_page_kinds_and_sums():
     total = PartCounts(pitch_edits=1, true_tokens=4, pages=1)
     total.add(PartCounts(pitch_edits=1, true_tokens=6, pages=1))
     assert total.rates()["note_error_rate_pitch"] == pytest.approx(0.2)
+
+
+def test_the_shipped_detectors_training_pieces_are_a_saved_list(tmp_path):
+    """--exclude-train-of weights/trained_pieces.json works without the training data on disk."""
+    from pathlib import Path
+
+    from detector.benchmarks.end_to_end import trained_pieces
+
+    shipped = trained_pieces([Path(__file__).parents[2] / "weights" / "trained_pieces.json"])
+    assert len(shipped) > 200 and "corpus/liliuokalani/aloha_oe.mxl" in shipped
+    saved = tmp_path / "pieces.json"
+    saved.write_text('{"pieces": ["corpus/a.mxl", "corpus/b.krn"]}')
+    assert trained_pieces([saved]) == {"corpus/a.mxl", "corpus/b.krn"}
