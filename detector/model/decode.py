@@ -15,7 +15,7 @@ import math
 from typing import Optional
 
 import torch
-from torchvision.ops import batched_nms, clip_boxes_to_image, nms
+from torchvision.ops import clip_boxes_to_image, nms
 
 from detector.model.geometry import decode_ltrb
 
@@ -34,10 +34,26 @@ def suppress_duplicates(
     wrong. Measured (config.ModelConfig.cross_class_nms_thresh): the second pass nearly
     doubles precision at the operating threshold but costs recall and mAP, so it is opt-in.
     """
-    keep = batched_nms(boxes, scores, labels, nms_thresh)  # sorted by decreasing score
+    keep = class_aware_nms(boxes, scores, labels, nms_thresh)  # sorted by decreasing score
     if cross_class_nms_thresh is not None and keep.numel():
         keep = keep[nms(boxes[keep], scores[keep], cross_class_nms_thresh)]
     return keep[:max_detections]
+
+
+def class_aware_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+                    iou_thresh: float) -> torch.Tensor:
+    """NMS within each class, in one call: each class's boxes are moved to their own region of
+    the plane (offset by label x the largest coordinate + 1), so boxes of different classes
+    never overlap. ``torchvision.ops.batched_nms`` does the same up to a few thousand boxes and
+    switches to one NMS call per class above that, which on a page of 132 classes was most of
+    the NMS time (3,675 calls for the real DSv2 page). Indices sorted by decreasing score.
+    """
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    # float64: the offsets reach 10^5-10^6 px, where float32 would round coordinates to 1/16 px
+    shifted = boxes.double()
+    shifted = shifted + (labels.double() * (shifted.max() + 1))[:, None]
+    return nms(shifted, scores.double(), iou_thresh)
 
 
 @torch.no_grad()
@@ -60,7 +76,7 @@ def decode_detections(
     Returns:
         per image ``{"boxes": [K, 4], "scores": [K], "labels": [K]}``, best first, K <= max_detections.
     """
-    cls_logits = head_outputs["cls_logits"].float()
+    cls_logits = head_outputs["cls_logits"]  # compared in its own dtype: bf16 -> fp32 is exact
     box_ltrb = head_outputs["box_ltrb"].float()
     ctr_logits = head_outputs["centerness_logits"].float()
     num_classes = cls_logits.shape[2]
@@ -79,7 +95,7 @@ def decode_detections(
             level_logits = cls_logits[image, level].flatten()  # [P_l * C]
             flat_index = torch.nonzero(level_logits > logit_thresh).flatten()
             location = flat_index // num_classes + level.start
-            class_prob = torch.sigmoid(level_logits[flat_index])
+            class_prob = torch.sigmoid(level_logits[flat_index].float())
             scores = torch.sqrt(class_prob * torch.sigmoid(ctr_logits[image, location]))
             scores, order = scores.topk(min(topk_per_level, scores.numel()))
             flat_index = flat_index[order]
