@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: What each stage does, printed when it starts (the pipeline prints a line when a stage ends).
 STAGE_STARTS = {
     "image": "reading the page image",
+    "deskew": "levelling the staves",
     "symbols": "finding the symbols",
     "structure": "finding staff lines, stems, ledger lines, beams and barlines",
     "music": "reading pitches, rhythm and measures",
@@ -144,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return whole_scores(args)  # detector/reconstruct/score_book.py
     args.page = args.page[0]
     detect_text = (f"reading symbols from {args.detections}" if args.detections else
-                   f"detecting symbols with {args.weights or DEFAULT_WEIGHTS_TEXT} (tiled; about a minute "
-                   f"on a CPU)")
+                   f"detecting symbols with {args.weights or DEFAULT_WEIGHTS_TEXT} (tiled; 3-10 s a page "
+                   f"on a recent 2-core CPU, up to a minute on older ones)")
     options = {}
     for name in ("device", "precision"):  # test stand-ins of reconstruct_page may take neither
         if name in inspect.signature(reconstruct_page).parameters:

@@ -369,7 +369,12 @@ def clef_key_doubts(page, layouts: Sequence[SystemLayout]) -> list[Doubt]:
                                         box=_staff_box(staff, *layout.spans[staff.index][j])))
             common, count = keys.most_common(1)[0]
             has_key = bool(on_staff & {"keySharp", "keyFlat"})
-            if not has_key and common != 0 and count * 2 > len(layout.staves) and staff.fifths == 0:
+            if staff.key_read is not None:  # reading.vote_key_signatures corrected it
+                doubts.append(Doubt("key", f"key signature read as {staff.key_read:+d} fifths; "
+                                    f"{staff.fifths:+d} taken from its part's other systems and its system",
+                                    layout.index, 0 if staff.measures else None, staff.index,
+                                    box=_staff_box(staff, x0, x0 + 8 * float(staff.staff.staff_space_px))))
+            elif not has_key and common != 0 and count * 2 > len(layout.staves) and staff.fifths == 0:
                 doubts.append(Doubt("key", f"no key signature; the other staves have {common:+d} fifths",
                                     layout.index, 0 if staff.measures else None, staff.index,
                                     box=_staff_box(staff, x0, x0 + 8 * float(staff.staff.staff_space_px))))

@@ -95,6 +95,7 @@ class StaffMusic:
     clef: Clef = field(default_factory=lambda: Clef("clefG"))  # clef in force at the start
     fifths: int = 0  # key in force at the start
     label: str = ""  # the part name printed beside it (its part's first staff only; margin_text.py)
+    key_read: Optional[int] = None  # the opening key its symbols showed, when its part and system outvoted it
 
 
 @dataclass

@@ -22,12 +22,13 @@ from detector.reconstruct.ties import read_ties
 def read_score(structure: StructureResult) -> Score:
     """The page's music, read from its structure (staves, placed notes, stems, ink) with the
     rules the structure was built with (``structure.rules``)."""
-    music = read_staves(structure)
-    names = [s.class_name for s in structure.symbols]
-    for k, staff_music in enumerate(music):
-        read_ties(staff_music, [structure.ink_boxes[i] for i, name in enumerate(names)
-                                if name == "tie" and structure.staff_of[i] == k])
-    parts = group_parts(structure.ink, music, names, structure.ink_boxes, structure.rules)
+    music, parts = _read_parts(structure)
+    opening_keys = vote_key_signatures(parts)
+    if opening_keys:  # read those staves again with the key their part and system agree on
+        read_as = {k: music[k].fifths for k in opening_keys}
+        music, parts = _read_parts(structure, opening_keys)
+        for k, fifths in read_as.items():
+            music[k].key_read = fifths  # the report says so (doubts.clef_key_doubts)
     vote_clef_octaves(parts)
     time = opening_time_signature(parts)
     inferred = time is None
@@ -35,6 +36,49 @@ def read_score(structure: StructureResult) -> Score:
         time = infer_time_signature(music)
     _fill_measure_rests(music, time)
     return Score(parts=parts, staves=music, time=time, time_inferred=inferred)
+
+
+def _read_parts(structure: StructureResult,
+                opening_keys: Optional[dict[int, int]] = None) -> tuple[list[StaffMusic], list[Part]]:
+    """Every staff read (with its ties), then grouped into systems and parts."""
+    music = read_staves(structure, opening_keys)
+    names = [s.class_name for s in structure.symbols]
+    for k, staff_music in enumerate(music):
+        read_ties(staff_music, [structure.ink_boxes[i] for i, name in enumerate(names)
+                                if name == "tie" and structure.staff_of[i] == k])
+    return music, group_parts(structure.ink, music, names, structure.ink_boxes, structure.rules)
+
+
+def vote_key_signatures(parts: Sequence[Part]) -> dict[int, int]:
+    """Staff index -> the key signature its opening should have been read as, where the
+    part's other systems and its own system outvote what was read.
+
+    Why: a key signature missed by one accidental (the README page's double bass read 2 flats
+    in one system and 3 in the next) spells every note of its staff wrong. All staves of a
+    system share a key, up to a transposing part's constant offset; so each staff's offset from
+    its system's most common key is compared with the offsets its part shows in its other
+    systems, and the offset most systems show wins (a tie goes to no offset: transposing parts
+    are the rarer). A key change at a system start moves every staff together and changes no
+    offset; a page of one system, or a part whose systems all agree, is never changed.
+    """
+    system_count = max((len(p.systems) for p in parts), default=0)
+    majority: list[int] = []
+    for k in range(system_count):
+        keys = Counter(s.fifths for p in parts if k < len(p.systems) for s in p.systems[k])
+        majority.append(keys.most_common(1)[0][0] if keys else 0)
+    corrections: dict[int, int] = {}
+    for part in parts:
+        for slot in range(part.staff_count):
+            staves = [(k, group[slot]) for k, group in enumerate(part.systems) if slot < len(group)]
+            offsets = Counter(s.fifths - majority[k] for k, s in staves)
+            if len(staves) < 2 or len(offsets) < 2:
+                continue
+            support = {offset: count + (0.5 if offset == 0 else 0) for offset, count in offsets.items()}
+            best = max(support, key=support.get)
+            for k, staff in staves:
+                if staff.fifths - majority[k] != best and support[best] > support[staff.fifths - majority[k]]:
+                    corrections[staff.index] = majority[k] + best
+    return corrections
 
 
 def infer_time_signature(staves: Sequence[StaffMusic]) -> Optional[tuple[int, int]]:

@@ -36,12 +36,15 @@ def _centre(box: np.ndarray) -> tuple[float, float]:
     return float(box[0] + box[2]) / 2.0, float(box[1] + box[3]) / 2.0
 
 
-def read_staves(structure) -> list[StaffMusic]:
+def read_staves(structure, opening_keys: Optional[dict[int, int]] = None) -> list[StaffMusic]:
     """Read every staff of a ``StructureResult`` (page order) into measures of events.
 
     Which staff each symbol is on, which noteheads are notes and which stem each has were
     decided by the structure step; this step only reads them, with the rules it was built with.
+    ``opening_keys``: staff index -> the key signature (fifths) to read it with at its start,
+    instead of the one its symbols show (``reading.vote_key_signatures``).
     """
+    opening_keys = opening_keys or {}
     names = [s.class_name for s in structure.symbols]
     boxes = np.asarray(structure.ink_boxes, dtype=float).reshape(-1, 4)
     music = []
@@ -49,19 +52,23 @@ def read_staves(structure) -> list[StaffMusic]:
         ids = [i for i in range(len(names)) if structure.staff_of[i] == k]
         notes = [n for n in structure.notes if n.staff_index == k]
         stems = [s for s in structure.stems if s.staff_index == k]
-        music.append(read_staff(structure.ink, staff, k, ids, names, boxes, notes, stems, structure.rules))
+        music.append(read_staff(structure.ink, staff, k, ids, names, boxes, notes, stems, structure.rules,
+                                opening_keys.get(k)))
     return music
 
 
 def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[str],
                boxes: np.ndarray, notes: Sequence[NoteOnStaff], stems: Sequence[Stem],
-               rules: Optional[EngravingRules] = None) -> StaffMusic:
+               rules: Optional[EngravingRules] = None, opening_key: Optional[int] = None) -> StaffMusic:
     """Read one staff. ids: the symbols on it (indices into names/boxes); notes/stems: its
-    noteheads and stems as the structure step placed them; rules: the thresholds (defaults when None)."""
+    noteheads and stems as the structure step placed them; rules: the thresholds (defaults when None);
+    opening_key: the key signature in force at the staff's start, overriding what is read there."""
     rules = rules or EngravingRules()
     ss = float(staff.staff_space_px)
     events = _events(ink, ids, names, boxes, notes, stems, ss, rules)
     changes = _attribute_changes(staff, ids, names, boxes, ss, rules)
+    if opening_key is not None:
+        changes = _with_opening_key(changes, events, opening_key, float(staff.xs[0]))
     blocking = np.array([boxes[i] for i in ids if names[i] not in NOT_BLOCKING]).reshape(-1, 4)
     barlines = find_barlines(ink, staff, blocking, rules)
     accidentals = _accidentals(staff, ids, names, boxes, events, ss, rules)
@@ -237,6 +244,18 @@ def _attribute_changes(staff, ids, names, boxes, ss, rules: EngravingRules) -> l
     return sorted(changes, key=lambda c: c.x)
 
 
+def _with_opening_key(changes: list[AttributeChange], events: list[NoteEvent], fifths: int,
+                      start_x: float) -> list[AttributeChange]:
+    """``changes`` with the key signature before the first note set to ``fifths`` (one is added at
+    the staff's start when none was read there)."""
+    first_note = min((e.x for e in events), default=float("inf"))
+    opening = [c for c in changes if c.fifths is not None and c.x < first_note]
+    if opening:
+        opening[0].fifths = fifths
+        return changes
+    return sorted(changes + [AttributeChange(x=start_x, fifths=fifths)], key=lambda c: c.x)
+
+
 def _octave(clef: int, marks: list[int], names, boxes) -> Optional[int]:
     """+1/-1 (+2/-2 for 15) when an octave mark sits above/below this clef, None without one."""
     cb = boxes[clef]
@@ -319,7 +338,10 @@ def _walk(music: StaffMusic, events: list[NoteEvent], changes: list[AttributeCha
     """Cut events into measures at the barlines and spell pitches with the state in force."""
     staff = music.staff
     clefs = [c.clef for c in changes if c.clef]
-    keys = [c.fifths for c in changes if c.fifths is not None]
+    # the key in force at the start is the signature written before the first note; one met
+    # later is a change there (or an accidental taken for a key flat), not the opening key
+    first_note = min((e.x for e in events), default=float("inf"))
+    keys = [c.fifths for c in changes if c.fifths is not None and c.x < first_note]
     clef, fifths = (clefs[0] if clefs else music.clef), (keys[0] if keys else music.fifths)
     music.clef, music.fifths = clef, fifths
     bars = sorted(music.barlines)

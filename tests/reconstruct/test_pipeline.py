@@ -46,21 +46,29 @@ def test_real_dsv2_page_becomes_a_score_music21_reads(sample_outputs):
     assert verovio.toolkit().loadData((out / "score.musicxml").read_text())
 
 
-def test_real_page_from_the_shipped_models_detections_reads_as_printed(dsv2_sample_image, tmp_path):
-    # given what the shipped model v2 detects on the real page (tests/fixtures/detections),
-    # with its mistakes: a down-bow mark boxed as a whole rest, clef boxes a few pixels off
-    detections = REPO_ROOT / "tests" / "fixtures" / "detections" / "dsv2_sample_default_v2.json"
+@pytest.mark.parametrize("model", ["v2", "v3"])
+def test_real_page_from_the_shipped_models_detections_reads_as_printed(dsv2_sample_image, tmp_path, model):
+    # given what the shipped models v2 and v3 detect on the real page (tests/fixtures/detections),
+    # with their mistakes: a down-bow mark boxed as a whole rest, clef boxes a few pixels off,
+    # one flat of the double bass's key missed in the first system (v3)
+    detections = REPO_ROOT / "tests" / "fixtures" / "detections" / f"dsv2_sample_default_{model}.json"
     out = tmp_path / "score.musicxml"
     result = reconstruct_page(dsv2_sample_image, detections=detections, out_xml=out, log=lambda _: None)
     # then no articulation became a rest: every rest of the page lies in its staff
     assert result.structure.skipped["block rest outside its staff (an articulation)"] >= 1
     parsed = music21.converter.parse(str(out))
     assert len(parsed.parts) == 6
-    # the key signature is read the same on every staff (3 flats), so printed A-flats stay flat
+    # the key signature is read the same on every staff of both systems (3 flats), so printed
+    # A-flats stay flat (the page has no A natural)
+    assert [s.fifths for s in result.score.staves] == [-3] * 12
     assert {m.keySignature.sharps for p in parsed.parts for m in p.getElementsByClass("Measure")[:1]} == {-3}
-    # and every one of the 60 staff-bars fills its 4/4 (the down-bow once made one hold 8 beats)
+    pitches = [p for n in parsed.flatten().notes for p in n.pitches]
+    a_naturals = [p for p in pitches if p.step == "A" and p.accidental is None]
+    assert not a_naturals
+    # and the 60 staff-bars fill their 4/4 (the down-bow once made one hold 8 beats); with v3's
+    # detections one bar of the second violins is a beat short (a symbol v3 misses)
     bars = [m.duration.quarterLength for p in parsed.parts for m in p.getElementsByClass("Measure")]
-    assert len(bars) == 60 and all(q == 4.0 for q in bars)
+    assert len(bars) == 60 and sum(q == 4.0 for q in bars) == (60 if model == "v2" else 59)
 
 
 def test_a_page_turned_2_degrees_is_deskewed_and_keeps_its_systems(
