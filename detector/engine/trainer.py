@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import signal
 import statistics
@@ -298,8 +299,14 @@ class Trainer:
         indices_of = partial(distributed.sample_indices, batch_size=self.cfg.train.batch_size, ctx=self.ctx)
         sampler = StepBatchSampler(indices_of, self.total_steps * self.cfg.train.accumulate)
         self.pin_memory = self.ctx.device.type == "cuda"
-        loader = build_loader(self.dataset, sampler, self.cfg.data.num_workers, self.pin_memory,
-                              seed=self.cfg.train.seed)
+        workers = self.cfg.data.num_workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if workers > cores:  # more would only contend (torch warns once per loader); batches are the same
+            if self.ctx.is_main:
+                say(f"note: data.num_workers {workers} > {cores} CPU cores here: using {cores} "
+                    "(the batches are the same for any worker count)")
+            workers = cores
+        loader = build_loader(self.dataset, sampler, workers, self.pin_memory, seed=self.cfg.train.seed)
         return BatchStream(loader)
 
     # ------------------------------------------------------------------ the loop

@@ -56,6 +56,16 @@ def test_two_workers_train_with_the_losses_of_none(dsv2_root, tmp_path):
     assert runs[2] == runs[0]
 
 
+def test_more_workers_than_cores_are_capped_with_one_note(dsv2_root, tmp_path, capsys):
+    # given a config asking for far more worker processes than this machine has cores
+    config = tiny_config(dsv2_root, tmp_path / "many", data={"num_workers": 64}, **SHORT)
+    result = train(config)
+    # then one note says how many are used, and the run is a normal one
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("note: data.num_workers 64 > ") == 1
+    assert len(read_jsonl(Path(result["run_dir"]) / "losses.jsonl")) == 6
+
+
 def test_a_skipped_batch_and_a_rollback_with_workers_match_in_process(dsv2_root, tmp_path):
     # given a NaN pushed into the step-3 batch: the guard skips it twice, then rolls back
     def poison(step, images, targets):
