@@ -218,8 +218,9 @@ class Trainer:
             adapted = load_initial_weights(self.core, cfg.train.init_weights, self.class_names,
                                            adapt_head=cfg.train.init_adapt_head)
             if adapted and ctx.is_main:
+                shown = "; ".join(adapted[:3]) + ("; ..." if len(adapted) > 3 else "")
                 say(f"init_weights {cfg.train.init_weights}: head adapted to this config's "
-                    f"({len(adapted)} tensors: {'; '.join(adapted[:3])}{'; ...' if len(adapted) > 3 else ''})")
+                    f"({len(adapted)} tensors: {shown})")
         self.core = self.core.to(ctx.device)
         if hooks.on_model is not None:
             hooks.on_model(self.core)
