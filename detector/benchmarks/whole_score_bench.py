@@ -175,6 +175,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--scales", type=float, nargs="*", default=[],
                         help="also read one page (--scale-page) at these scales, e.g. 0.5 0.75 1 2")
     parser.add_argument("--scale-page", type=int, default=1, help="page number read at --scales (from 1)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
+                        help="the detector's number format (default: fp32, figures independent of the CPU)")
     parser.add_argument("--out", default=None, help="write the figures (json) here")
     args = parser.parse_args(argv)
     from detector.data.deepscores import load_page_image
@@ -192,7 +194,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         gray = load()
         frames.append(gray.shape[1] / page.width)  # a PDF page's render against the true page
         symbols = None if args.weights else symbols_from_page(page)
-        read.append(read_page(gray, symbols, args.weights, name=page.filename))
+        read.append(read_page(gray, symbols, args.weights, name=page.filename, precision=args.precision))
         print(f"{page.filename}: {read[-1].seconds:.1f} s", flush=True)
     alone, whole = page_by_page(read, truths, frames), whole_piece(read, truths, frames)
     figures = {"source": source, "pages": len(pages), "true_tokens": whole.true_tokens,
@@ -210,7 +212,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         for scale in args.scales:
             started = time.perf_counter()
             scaled, symbols = scaled_page(gray, symbols_from_page(page), scale)
-            result = read_page(scaled, None if args.weights else symbols, args.weights)
+            result = read_page(scaled, None if args.weights else symbols, args.weights,
+                               precision=args.precision)
             rates = page_by_page([result], [truth], [scale])
             figures["scales"][str(scale)] = {
                 "pitch": rates.pitch, "pitch_duration": rates.full,
