@@ -34,6 +34,7 @@ reading takes what it sees) are not repaired from the previous system.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,32 @@ from detector.reconstruct.systems import group_systems
 #: a cello that rest (higher than a clef, lower than two: a missed brace is not fatal).
 CLEF_COST = 1.0
 GROUP_COST = 1.5
+#: ... and a printed name that is not its part's outweighs both: "Ob." beside a treble staff
+#: is the oboe even when the flute above it rests.
+NAME_COST = 3.0
+_NUMBER = re.compile(r"^(.*?)(?:\s*([0-9]+)|\s+([ivx]+))$")  # "violin 2", "vln ii" (not "violini")
+
+
+def names_match(a: str, b: str) -> bool:
+    """Whether two printed part names can name the same part: one is the other or its
+    abbreviation ("Vc." / "Violoncello", "Vlns." / "Violins": the letters of one appear in
+    order in the other, from the same first letter), with the same number if either has one
+    ("Vln. I" is not "Violin II")."""
+    def split(name: str) -> tuple[str, str]:
+        text = re.sub(r"[^a-z0-9 ]", "", name.casefold()).strip()
+        match = _NUMBER.match(text)
+        if match and match.group(1):
+            roman = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8"}
+            number = match.group(2) or roman.get(match.group(3), match.group(3))
+            return match.group(1).replace(" ", ""), number
+        return text.replace(" ", ""), ""
+
+    (word_a, number_a), (word_b, number_b) = split(a), split(b)
+    if number_a != number_b or not word_a or not word_b or word_a[0] != word_b[0]:
+        return False
+    short, long = sorted((word_a, word_b), key=len)
+    letters = iter(long)
+    return all(letter in letters for letter in short)
 
 
 @dataclass
@@ -110,19 +137,27 @@ def _last_clef(staff: StaffMusic) -> Clef:
 
 
 def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef], group_sizes: Sequence[int] = (),
-                 slot_sizes: Sequence[int] = ()) -> list[int]:
+                 slot_sizes: Sequence[int] = (), slot_names: Sequence[set[str]] = ()) -> list[int]:
     """Slot (index into ``clefs``, the parts' staves in order) of each staff of a system, which
     has no more staves than there are slots.
 
     A dynamic program over (staves, slots), order kept so no two parts swap: a slot may be
     skipped (its part rests in this system), else staff i fills slot j at ``CLEF_COST`` when
     its clef is not the slot's, plus ``GROUP_COST`` when the size of its staff group
-    (``group_sizes[i]``) is not its part's (``slot_sizes[j]``). Ties prefer the earlier slot
-    (the upper staff).
+    (``group_sizes[i]``) is not its part's (``slot_sizes[j]``), plus ``NAME_COST`` when the
+    staff's printed name (``StaffMusic.label``) fits none of the names its slot's part was
+    printed with (``slot_names[j]``; ``names_match``). Ties prefer the earlier slot (the upper staff).
     """
     m, n = len(staves), len(clefs)
     group_sizes = list(group_sizes) or [1] * m
     slot_sizes = list(slot_sizes) or [1] * n
+    slot_names = list(slot_names) or [set()] * n
+
+    def name_cost(i: int, j: int) -> float:
+        label = staves[i].label
+        if not label or not slot_names[j]:
+            return 0.0
+        return 0.0 if any(names_match(label, name) for name in slot_names[j]) else NAME_COST
     if m > n:
         raise ValueError(f"{m} staves for {n} slots: the widest system sets the slots")
     inf = float("inf")
@@ -131,7 +166,7 @@ def match_staves(staves: Sequence[StaffMusic], clefs: Sequence[Clef], group_size
     for i in range(1, m + 1):
         for j in range(i, n + 1):
             match = (cost[i - 1][j - 1] + CLEF_COST * (staves[i - 1].clef != clefs[j - 1])
-                     + GROUP_COST * (group_sizes[i - 1] != slot_sizes[j - 1]))
+                     + GROUP_COST * (group_sizes[i - 1] != slot_sizes[j - 1]) + name_cost(i - 1, j - 1))
             cost[i][j], matched[i][j] = (match, True) if match < cost[i][j - 1] else (cost[i][j - 1], False)
     out, j = [0] * m, n
     for i in range(m, 0, -1):
@@ -167,14 +202,18 @@ class _Slots:
         self.owner = [(k, s) for k, g in enumerate(widest) for s in range(len(g))]  # slot -> (part, staff)
         self.clefs = [s.clef for g in widest for s in g]
         self.keys = [s.fifths for g in widest for s in g]
+        self.names: list[set[str]] = [set() for g in widest for _ in g]  # printed beside each slot's part
 
     def add_system(self, page_no: int, groups: list[list[StaffMusic]]) -> None:
         """Give each staff of a system its slot, fill the slots left out, pad all to one length."""
         staves = [s for g in groups for s in g]
         count = max(len(s.measures) for s in staves)
         slot_sizes = [self.parts[k].staff_count for k, _ in self.owner]
-        slots = match_staves(staves, self.clefs, [len(g) for g in groups for _ in g], slot_sizes)
+        slots = match_staves(staves, self.clefs, [len(g) for g in groups for _ in g], slot_sizes, self.names)
         filled = dict(zip(slots, staves))
+        for slot, staff in filled.items():
+            if staff.label:
+                self.names[slot].add(staff.label)
         rows: dict[int, list] = {}
         for slot, (k, _) in enumerate(self.owner):
             staff = filled.get(slot) or _empty_staff(self.clefs[slot], self.keys[slot], count)

@@ -17,7 +17,7 @@ from detector.reconstruct.music import Measure, NoteEvent, Score, StaffMusic
 from detector.reconstruct.musicxml import write_musicxml
 from detector.reconstruct.pitch import Clef, Pitch
 from detector.reconstruct.symbols import Symbol, symbols_from_page
-from detector.reconstruct.whole_score import PageMusic, assemble_score, match_staves, read_page
+from detector.reconstruct.whole_score import PageMusic, assemble_score, match_staves, names_match, read_page
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_a_second_violin_left_out_goes_to_the_upper_part_of_its_clef():
     # given a quartet's clefs and a system of violin, viola and cello (G, C, F): one violin rests
     clefs = [Clef("clefG"), Clef("clefG"), Clef("clefCAlto"), Clef("clefF")]
     staves = [_staff("clefG", 1), _staff("clefCAlto", 1), _staff("clefF", 1)]
-    # then the violin is the first violin (no instrument names are read: the upper part is kept)
+    # then the violin is the first violin (no names printed: the upper part of its clef is kept)
     assert match_staves(staves, clefs) == [0, 2, 3]
 
 
@@ -157,3 +157,33 @@ def test_a_turned_page_of_a_whole_score_is_deskewed_too(dsv2_sample_image, dsv2_
     # when both are read for a whole score, then the turned page keeps its 2 systems of 6 staves
     counts = [len(system) for system in straight.systems]
     assert [len(system) for system in tilted.systems] == counts == [6, 6]
+
+
+def _named(clef: str, label: str, measures: int = 1) -> StaffMusic:
+    staff = _staff(clef, measures)
+    staff.label = label
+    return staff
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("Vc.", "Violoncello", True), ("Vlns.", "Violins", True), ("Ob.", "Oboe", True),
+    ("Vln. I", "Violin I", True), ("Vln. II", "Violin 2", True), ("Violini", "Vl.", True),
+    ("Vln. I", "Violin II", False), ("Ob.", "Flute", False), ("Vlas.", "Vlns.", False),
+])
+def test_printed_names_and_their_abbreviations(a, b, same):
+    assert names_match(a, b) is same
+
+
+def test_a_named_staff_goes_to_its_part_even_when_the_part_above_of_its_clef_rests():
+    # given flute and oboe (both treble) and a cello, named on the first system; on the next
+    # the flute rests and the oboe is printed "Ob."
+    first = [_named("clefG", "Flute", 2), _named("clefG", "Oboe", 2), _named("clefF", "Cello", 2)]
+    second = [_named("clefG", "Ob.", 2), _named("clefF", "Vc.", 2)]
+    # when the two systems are assembled
+    score = assemble_score([_page(first, second)])
+    # then the oboe's staff goes to the oboe (by clef and order alone it would be the flute's)
+    assert match_staves(second, [s.clef for s in first]) == [0, 2]
+    assert score.parts[1].systems[1][0] is second[0]
+    assert [len(m.events) for m in score.parts[0].systems[1][0].measures] == [0, 0]  # the flute rests
+    assert [p.name for p in score.parts] == ["Flute", "Oboe", "Cello"]
+    assert [p.abbreviation for p in score.parts] == ["", "Ob.", "Vc."]
