@@ -25,8 +25,11 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 def resume_command(config: str, overrides: list[str], run_name: Optional[str],
                    debug_grads: bool = False) -> str:
-    """The command line that continues this run where it stopped."""
-    args = ["python", "train.py", "--config", config] + (["--debug-grads"] if debug_grads else [])
+    """The command line that continues this run where it stopped (under torchrun: with torchrun
+    and as many processes, read from torchrun's environment)."""
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    launcher = ["torchrun", "--nproc_per_node", str(processes)] if processes > 1 else ["python"]
+    args = launcher + ["train.py", "--config", config] + (["--debug-grads"] if debug_grads else [])
     if overrides:
         args += ["--set", *overrides]
     if run_name:
@@ -65,6 +68,8 @@ def run_training_command(config: str, overrides: list[str], resume: Optional[str
         except TrainingInterrupted as err:
             from pathlib import Path
 
+            if os.environ.get("RANK", "0") != "0":
+                return 130  # rank 0 saved the checkpoint and says how to continue
             name = Path(err.checkpoint).parent.parent.name if err.checkpoint else run_name
             command = resume_command(config, overrides, name, debug_grads)
             print(f"interrupted: {err}; continue with: {command}", file=sys.stderr)

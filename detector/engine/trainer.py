@@ -144,8 +144,9 @@ class _StopRequest:
         if self.signal_name is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal_name = signal.Signals(signum).name
-        say(f"{self.signal_name}: stopping after this step and saving a checkpoint "
-            "(Ctrl-C again to stop at once, without saving)")
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank gets the signal: one says so
+            say(f"{self.signal_name}: stopping after this step and saving a checkpoint "
+                "(Ctrl-C again to stop at once, without saving)")
 
     def __enter__(self) -> "_StopRequest":
         if threading.current_thread() is threading.main_thread():
