@@ -142,6 +142,13 @@ class EngravingRules:
     # octave down: at 1.0 the end-to-end note error rate (pitch) of 8 unseen pages was 0.033,
     # at 1.6 (or with no guess at all) 0.019. The clef8/clef15 marks are the better evidence.
     octave_overshoot_hs: float = 1.6
+    # engraving: an octave clef's "8" (or "15") stands centred under (over) the clef, outside the
+    # staff, within this many spaces of the clef or the staff, whichever reaches further. Used when
+    # the detector gives no clef8/clef15 box: the mark is looked for in the ink (v3 missed all three
+    # tenor "8"s of a Palestrina page, 38 notes an octave high).
+    octave_mark_reach_sp: float = 2.2
+    octave_mark_height_sp: tuple = (0.5, 1.5)  # measured: the digits' height (Verovio fonts, DSv2 0.9)
+    octave_mark_width_sp: tuple = (0.3, 1.1)  # ... and an "8"'s width
     f_clef_top_hs: float = 2.1  # measured: an F clef glyph's top is this far above its line
     # ---------------------------------------------------------------- tuplets (reading)
     # engraving: a tuplet number without a bracket belongs to a beamed group whose stem tips are

@@ -66,7 +66,7 @@ def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[s
     rules = rules or EngravingRules()
     ss = float(staff.staff_space_px)
     events = _events(ink, ids, names, boxes, notes, stems, ss, rules)
-    changes = _attribute_changes(staff, ids, names, boxes, ss, rules)
+    changes = _attribute_changes(staff, ids, names, boxes, ss, rules, ink)
     if opening_key is not None:
         changes = _with_opening_key(changes, events, opening_key, float(staff.xs[0]))
     blocking = np.array([boxes[i] for i in ids if names[i] not in NOT_BLOCKING]).reshape(-1, 4)
@@ -222,15 +222,20 @@ def _split_voices(music: StaffMusic, ss: float, rules: EngravingRules) -> None:
 # --------------------------------------------------------------------------- attributes
 
 
-def _attribute_changes(staff, ids, names, boxes, ss, rules: EngravingRules) -> list[AttributeChange]:
-    """Clefs (with their octave marks), key signatures and time signatures, by x."""
+def _attribute_changes(staff, ids, names, boxes, ss, rules: EngravingRules,
+                       ink: Optional[np.ndarray] = None) -> list[AttributeChange]:
+    """Clefs (with their octave marks, from the detector or else the ink), key signatures and
+    time signatures, by x."""
     changes: list[AttributeChange] = []
     clefs = [i for i in ids if names[i] in CLEFS]
     octave_marks = [i for i in ids if names[i] in ("clef8", "clef15")]
     for i in clefs:
         x0, y0, _, y1 = boxes[i]
+        mark = _octave(i, octave_marks, names, boxes)
+        if mark is None and ink is not None:
+            mark = _octave_mark_in_ink(ink, staff, boxes[i], ss, rules)
         clef = clef_from_box(names[i], float(staff.position(x0, y1)), float(staff.position(x0, y0)),
-                             _octave(i, octave_marks, names, boxes), rules)
+                             mark, rules)
         changes.append(AttributeChange(x=float(x0), clef=clef))
     gap = rules.signature_gap_sp * ss
     for group in _groups([i for i in ids if names[i] in ("keySharp", "keyFlat", "keyNatural")], boxes, gap):
@@ -264,6 +269,38 @@ def _octave(clef: int, marks: list[int], names, boxes) -> Optional[int]:
         if mb[2] >= cb[0] and mb[0] <= cb[2]:
             sign = 1 if _centre(mb)[1] < _centre(cb)[1] else -1
             return sign * (2 if names[m] == "clef15" else 1)
+    return None
+
+
+def _octave_mark_in_ink(ink: np.ndarray, staff, box, ss: float, rules: EngravingRules) -> Optional[int]:
+    """-1 when the ink shows an "8" centred under the clef ``box``, below the staff
+    (``rules.octave_mark_*``); None when it shows none.
+
+    The "8" is a connected ink component, whole inside the window under the clef, of a digit's
+    height and width; the clef's own tail, staff lines and anything reaching out of the window
+    are not. Only below: over a system's first clef stands its bar number, whose digits look the
+    same (a treble 8va clef is rare, and the detector's clef8 boxes still give it), and a "15"
+    is two components (also left to the detector).
+    """
+    from skimage.measure import label, regionprops
+
+    x0, _, x1, y1 = (float(v) for v in box)
+    centre = (x0 + x1) / 2
+    bottom_line = float(staff.y_at(4, centre))
+    low_h, high_h = (v * ss for v in rules.octave_mark_height_sp)
+    low_w, high_w = (v * ss for v in rules.octave_mark_width_sp)
+    top = int(max(max(y1, bottom_line) - 0.3 * ss, 0))
+    bottom = int(min(max(y1, bottom_line) + rules.octave_mark_reach_sp * ss, ink.shape[0]))
+    left, right = int(max(centre - high_w, 0)), int(min(centre + high_w, ink.shape[1]))
+    if bottom - top < 2 or right - left < 2:
+        return None
+    for region in regionprops(label(ink[top:bottom, left:right], connectivity=2)):
+        r0, c0, r1, c1 = region.bbox
+        if r0 == 0 or c0 == 0 or r1 == bottom - top or c1 == right - left:
+            continue  # reaches out of the window: the clef itself, a staff line, a slur
+        below_staff = top + (r0 + r1) / 2 > bottom_line + 0.5 * ss
+        if below_staff and low_h <= r1 - r0 <= high_h and low_w <= c1 - c0 <= high_w:
+            return -1
     return None
 
 

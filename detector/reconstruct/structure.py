@@ -148,7 +148,8 @@ CLEF_OCTAVE_MARKS = ("clef8", "clef15")
 
 
 def follow_clefs(symbols: Sequence[Symbol], ink_boxes: np.ndarray, staff_of: np.ndarray) -> None:
-    """An octave mark is on the staff of the clef it touches, not the nearest staff (in place).
+    """An octave mark is on the staff of the clef it touches, not the nearest staff (in place);
+    between two clefs, on the staff of the clef it hangs under.
 
     The 8 under a treble clef hangs below its staff, often nearer the middle of the next staff
     down (a tenor line above a bass line): by distance alone it would turn the bass clef below
@@ -161,9 +162,14 @@ def follow_clefs(symbols: Sequence[Symbol], ink_boxes: np.ndarray, staff_of: np.
             continue
         x0, y0, x1, y1 = ink_boxes[k]
         touching = [c for c in clefs if ink_boxes[c][0] <= x1 and x0 <= ink_boxes[c][2]]
-        if touching:
-            gap = [max(ink_boxes[c][1] - y1, y0 - ink_boxes[c][3], 0.0) for c in touching]
-            staff_of[k] = staff_of[touching[int(np.argmin(gap))]]
+        # a mark between two clefs hangs from the one above (an "8" under a tenor's treble clef;
+        # the clef below may even be boxed over it): the clef above within a mark's height wins
+        hanging = [c for c in touching if (ink_boxes[c][1] + ink_boxes[c][3]) / 2 < (y0 + y1) / 2
+                   and y0 - ink_boxes[c][3] <= y1 - y0]
+        candidates = hanging or touching
+        if candidates:
+            gap = [max(ink_boxes[c][1] - y1, y0 - ink_boxes[c][3], 0.0) for c in candidates]
+            staff_of[k] = staff_of[candidates[int(np.argmin(gap))]]
 
 
 #: Rests drawn as a block (whole, half, double whole, multi-bar): an articulation above or

@@ -166,3 +166,43 @@ def test_an_octave_mark_on_one_system_outweighs_guesses_on_the_others(tmp_path):
     # when the page is read, then every system sounds an octave down: G3 three times
     path = score_file(page, tmp_path)
     assert [(n["step"], n["octave"]) for n in xml_notes(path)] == [("G", 3)] * 3
+
+
+def test_an_octave_mark_between_two_clefs_hangs_from_the_one_above():
+    # given two tenor lines close together (a Palestrina page): the 8 just under the upper treble
+    # clef's foot, and the lower staff's clef boxed too tall, over the 8 (as the shipped detector did)
+    import numpy as np
+
+    from detector.reconstruct.structure import follow_clefs
+    from detector.reconstruct.symbols import Symbol
+
+    boxes = np.array([[254, 584, 304, 712],    # staff 2's treble clef
+                      [272, 714, 287, 732],    # its 8 (2 px under the foot)
+                      [254, 729, 299, 870]],   # staff 3's treble clef, reaching up over the 8
+                     dtype=float)
+    symbols = [Symbol(n, tuple(b)) for n, b in zip(["clefG", "clef8", "clefG"], boxes)]
+    staff_of = np.array([2, 3, 3])  # by distance the 8 went to staff 3
+    # when octave marks follow their clefs
+    follow_clefs(symbols, boxes, staff_of)
+    # then the 8 is on staff 2, under the clef it hangs from
+    assert staff_of.tolist() == [2, 2, 3]
+    # while a mark touching one clef only stays with it, wherever it is
+    staff_of = np.array([2, 2, 3])
+    follow_clefs(symbols[1:], boxes[1:], staff_of[1:])
+    assert staff_of.tolist() == [2, 3, 3]
+
+
+def test_an_octave_mark_the_detector_missed_is_found_in_the_ink(dsv2_sample_json):
+    # given the real page's symbols without its "8" (under the double bass's bass clef)
+    from detector.data.deepscores import load_deepscores, load_page_image
+    from detector.reconstruct.pipeline import read_music
+    from detector.reconstruct.symbols import symbols_from_page
+
+    page = load_deepscores(dsv2_sample_json).pages[0]
+    symbols = [s for s in symbols_from_page(page) if s.class_name != "clef8"]
+    score, _, _ = read_music(load_page_image(page.path), symbols, read_text=False)
+    # then both double-bass staves (the last of each system) read the 8 from the ink
+    octaves = [(s.clef.class_name, s.clef.octave_change) for s in score.staves]
+    assert octaves[5] == octaves[11] == ("clefF", -1)
+    assert [o for k, o in enumerate(octaves) if k not in (5, 11)] == [(name, 0) for name, _ in
+                                                                      octaves[:5] + octaves[6:11]]
