@@ -150,6 +150,9 @@ class EngravingRules:
     octave_mark_height_sp: tuple = (0.5, 1.5)  # measured: the digits' height (Verovio fonts, DSv2 0.9)
     octave_mark_width_sp: tuple = (0.3, 1.1)  # ... and an "8"'s width
     f_clef_top_hs: float = 2.1  # measured: an F clef glyph's top is this far above its line
+    # engraving: a key change stands right after its (double) barline, a clef change between them
+    # at most; a lone key glyph farther from every barline, among the notes, is an accidental
+    key_change_reach_sp: float = 4.0
     # ---------------------------------------------------------------- tuplets (reading)
     # engraving: a tuplet number without a bracket belongs to a beamed group whose stem tips are
     # at most this far from it: engravers set it beyond the beam (Verovio: up to 3.1 spaces from

@@ -66,12 +66,13 @@ def read_staff(ink: np.ndarray, staff, index: int, ids: list[int], names: list[s
     rules = rules or EngravingRules()
     ss = float(staff.staff_space_px)
     events = _events(ink, ids, names, boxes, notes, stems, ss, rules)
-    changes = _attribute_changes(staff, ids, names, boxes, ss, rules, ink)
-    if opening_key is not None:
-        changes = _with_opening_key(changes, events, opening_key, float(staff.xs[0]))
     blocking = np.array([boxes[i] for i in ids if names[i] not in NOT_BLOCKING]).reshape(-1, 4)
     barlines = find_barlines(ink, staff, blocking, rules)
-    accidentals = _accidentals(staff, ids, names, boxes, events, ss, rules)
+    stray = _stray_key_accidentals(ids, names, boxes, events, barlines, ss, rules)
+    changes = _attribute_changes(staff, [i for i in ids if i not in stray], names, boxes, ss, rules, ink)
+    if opening_key is not None:
+        changes = _with_opening_key(changes, events, opening_key, float(staff.xs[0]))
+    accidentals = _accidentals(staff, ids, names, boxes, events, ss, rules, stray)
     music = StaffMusic(index=index, staff=staff, barlines=barlines)
     _walk(music, events, changes, accidentals, names)
     _split_voices(music, ss, rules)
@@ -222,6 +223,32 @@ def _split_voices(music: StaffMusic, ss: float, rules: EngravingRules) -> None:
 # --------------------------------------------------------------------------- attributes
 
 
+#: A key-signature glyph read as the accidental it then is (``_stray_key_accidentals``).
+KEY_AS_ACCIDENTAL = {"keyFlat": "accidentalFlat", "keySharp": "accidentalSharp",
+                     "keyNatural": "accidentalNatural"}
+KEY_CLASSES = tuple(KEY_AS_ACCIDENTAL)
+
+
+def _stray_key_accidentals(ids, names, boxes, events, barlines, ss, rules: EngravingRules) -> set[int]:
+    """Single key-signature glyphs that stand among the notes, away from any barline: accidentals
+    the detector took for a key signature (they made every later B of a trumpet part flat).
+
+    A key signature stands before a staff's first note, or right after a barline where the key
+    changes (``rules.key_change_reach_sp``); a lone sharp, flat or natural anywhere else is an
+    accidental. Groups of two or more glyphs are left as keys.
+    """
+    first_note = min((e.x for e in events), default=float("inf"))
+    bars = np.asarray(sorted(barlines), dtype=float)
+    reach = rules.key_change_reach_sp * ss
+    stray = set()
+    for group in _groups([i for i in ids if names[i] in KEY_CLASSES], boxes, rules.signature_gap_sp * ss):
+        x0 = float(boxes[group[0]][0])
+        after_bar = bars.size and ((x0 - bars >= -0.5 * ss) & (x0 - bars <= reach)).any()
+        if len(group) == 1 and x0 > first_note and not after_bar:
+            stray.add(group[0])
+    return stray
+
+
 def _attribute_changes(staff, ids, names, boxes, ss, rules: EngravingRules,
                        ink: Optional[np.ndarray] = None) -> list[AttributeChange]:
     """Clefs (with their octave marks, from the detector or else the ink), key signatures and
@@ -238,7 +265,7 @@ def _attribute_changes(staff, ids, names, boxes, ss, rules: EngravingRules,
                              mark, rules)
         changes.append(AttributeChange(x=float(x0), clef=clef))
     gap = rules.signature_gap_sp * ss
-    for group in _groups([i for i in ids if names[i] in ("keySharp", "keyFlat", "keyNatural")], boxes, gap):
+    for group in _groups([i for i in ids if names[i] in KEY_CLASSES], boxes, gap):
         sharps = sum(names[i] == "keySharp" for i in group)
         flats = sum(names[i] == "keyFlat" for i in group)
         changes.append(AttributeChange(x=float(boxes[group[0]][0]), fifths=sharps - flats))
@@ -337,8 +364,10 @@ def _time_signature(staff, group, names, boxes) -> Optional[tuple[int, int]]:
 # --------------------------------------------------------------------------- pitch
 
 
-def _accidentals(staff, ids, names, boxes, events, ss, rules: EngravingRules) -> dict[int, int]:
-    """Alteration written before each notehead (symbol index -> alter), from accidentals.
+def _accidentals(staff, ids, names, boxes, events, ss, rules: EngravingRules,
+                 key_glyphs: frozenset | set = frozenset()) -> dict[int, int]:
+    """Alteration written before each notehead (symbol index -> alter), from accidentals (and
+    the key-signature glyphs in ``key_glyphs``, read as accidentals).
 
     An accidental belongs to the notehead just right of it (within ``rules.accidental_reach_sp``;
     chord accidentals stack leftwards) at the same staff position; a flat's bowl, not its box
@@ -348,7 +377,7 @@ def _accidentals(staff, ids, names, boxes, events, ss, rules: EngravingRules) ->
     heads = [(i, e) for e in events for i in e.head_ids]
     found: dict[int, tuple[int, float]] = {}
     for a in ids:
-        kind = names[a].removesuffix("Small")
+        kind = KEY_AS_ACCIDENTAL[names[a]] if a in key_glyphs else names[a].removesuffix("Small")
         if kind not in ACCIDENTAL_ALTER:
             continue
         box = boxes[a]

@@ -206,3 +206,19 @@ def test_an_octave_mark_the_detector_missed_is_found_in_the_ink(dsv2_sample_json
     assert octaves[5] == octaves[11] == ("clefF", -1)
     assert [o for k, o in enumerate(octaves) if k not in (5, 11)] == [(name, 0) for name, _ in
                                                                       octaves[:5] + octaves[6:11]]
+
+
+def test_a_lone_key_flat_among_the_notes_is_an_accidental(tmp_path):
+    # given a treble staff without key signature, and a flat the detector called "keyFlat" right
+    # before the second B of the bar, far from any barline (a trumpet part of a text page)
+    page = HandPage()
+    page.clef("clefG")
+    page.note(170, 4, stem="down")  # B4
+    page.symbol("keyFlat", 300, 5.4, w=0.6 * SS, h=2.5 * SS)  # its bowl on the middle line
+    page.note(330, 4, stem="down")
+    page.barline(400)
+    page.note(450, 4, stem="down")
+    page.barline(520)
+    # when the page is read, then the flat alters its note for the bar only: no key change
+    notes = [(n["step"], n["alter"]) for n in xml_notes(score_file(page, tmp_path))]
+    assert notes == [("B", 0), ("B", -1), ("B", 0)]
