@@ -6,6 +6,7 @@ the drawn ``staff_space_px``: the page size in Verovio px is ``width_px * 18 / s
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,11 @@ def engrave(toolkit: verovio.toolkit, piece: Piece, layout: PageLayout) -> int:
         "xmlIdSeed": layout.id_seed,
         "svgViewBox": False,
     })
+    if piece.path is not None and _utf16_musicxml_inside(piece.path):
+        # Verovio cannot read it and says so on stderr whatever its log level (into the progress
+        # bar): fail here, quietly, as Verovio would (the generator draws another piece, so the
+        # pages of a seed are the same as when Verovio was asked)
+        raise EngraveError(f"{piece.key}: UTF-16 MusicXML inside (Verovio cannot read it)")
     if piece.path is not None:
         ok = toolkit.loadFile(str(piece.path))
     else:
@@ -90,6 +96,19 @@ def engrave(toolkit: verovio.toolkit, piece: Piece, layout: PageLayout) -> int:
     if pages < 1:
         raise EngraveError(f"verovio could not load {piece.key}")
     return pages
+
+
+def _utf16_musicxml_inside(path) -> bool:
+    """Whether a compressed MusicXML file (.mxl) holds its score as UTF-16 (42 of music21's 535)."""
+    if str(path).lower()[-4:] != ".mxl":
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            scores = [n for n in archive.namelist()
+                      if not n.startswith("META-INF") and n.lower().endswith((".xml", ".musicxml"))]
+            return any(archive.open(n).read(2) in (b"\xff\xfe", b"\xfe\xff") for n in scores)
+    except (OSError, zipfile.BadZipFile):
+        return False  # Verovio will say what is wrong with it
 
 
 def make_toolkit() -> verovio.toolkit:
