@@ -251,13 +251,9 @@ def test_reconstruct_on_broken_and_odd_images(seed, tmp_path, capsys, monkeypatc
     data, suffix = odd_image(rng)
     page = tmp_path / f"page{suffix}"
     page.write_bytes(data)
-    detections = tmp_path / "dets.json"
-    detections.write_text(json.dumps(coco_results(rng, rng.choice([0, 3]))))
-    out = tmp_path / "score.musicxml"
     # when reconstruct.py reads it, then one line and exit 2, or a MusicXML file and exit 0
-    argv = [str(page), "--detections", str(detections), "--out", str(out)]
-    code, _, err = run_in_process("reconstruct.py", argv, capsys, monkeypatch)
-    check_promise("reconstruct.py", code, err, [out])
+    reconstruct_with_detections(page, json.dumps(coco_results(rng, rng.choice([0, 3]))), tmp_path, capsys,
+                                monkeypatch)
 
 
 @pytest.mark.parametrize("seed", cases("reconstruct_detections"))
@@ -270,8 +266,13 @@ def test_reconstruct_on_malformed_detections(seed, tmp_path, capsys, monkeypatch
     value = base
     for _ in range(rng.randint(1, 3)):
         value = mutate(value, rng)
+    reconstruct_with_detections(page, json_text(value, rng), tmp_path, capsys, monkeypatch)
+
+
+def reconstruct_with_detections(page, detections_text: str, tmp_path, capsys, monkeypatch) -> None:
+    """reconstruct.py on ``page`` with these detections: one line and exit 2, or MusicXML and 0."""
     detections = tmp_path / "dets.json"
-    detections.write_text(json_text(value, rng))
+    detections.write_text(detections_text)
     out = tmp_path / "score.musicxml"
     argv = [str(page), "--detections", str(detections), "--out", str(out)]
     code, _, err = run_in_process("reconstruct.py", argv, capsys, monkeypatch)

@@ -66,7 +66,7 @@ def normalise(text: str) -> str:
 
 def bench(root: Path, split: str, max_pages: int, log=print) -> TextCounts:
     from detector.data.deepscores import load_deepscores, load_page_image, split_json_path
-    from detector.reconstruct.margin_text import label_score, read_margin_text
+    from detector.reconstruct.margin_text import read_labels
     from detector.reconstruct.pipeline import read_music
     from detector.reconstruct.symbols import symbols_from_page
 
@@ -80,7 +80,7 @@ def bench(root: Path, split: str, max_pages: int, log=print) -> TextCounts:
         gray = load_page_image(page.path)
         score, _, _ = read_music(gray, symbols_from_page(page), read_text=False)
         started = time.perf_counter()
-        label_score(score, read_margin_text(gray, score))
+        read_labels(gray, score)
         counts.seconds += time.perf_counter() - started
         # the piece's first page shows full names; Verovio numbers staves in score order
         names, first_bar = expected_text(root / "music" / f"{stem}.mei",

@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 
 from detector.reconstruct.music import Part, Score, StaffMusic
-from detector.reconstruct.text_ocr import TextLine, read_text_lines
+from detector.reconstruct.text_ocr import TextLine, ocr_unavailable_reason, read_text_lines
 
 #: A margin line at most this many staff spaces (vertically) from a part's middle names it.
 NAME_REACH_SP = 3.0
@@ -147,6 +147,15 @@ def first_measure_of(numbers: list[tuple[int, int, int, bool]]) -> Optional[int]
         return None
     first, weight = votes.most_common(1)[0]
     return first if weight >= 2 else None
+
+
+def read_labels(gray: np.ndarray, score: Score) -> Optional[str]:
+    """Read the page's margins and write what they say into ``score`` (``label_score``); returns
+    why nothing could be read (no OCR engine), None when it was."""
+    unread = ocr_unavailable_reason()
+    if unread is None:
+        label_score(score, read_margin_text(gray, score))
+    return unread
 
 
 def label_score(score: Score, margin: MarginText) -> None:

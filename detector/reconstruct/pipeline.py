@@ -16,8 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from detector.model.model_io import DEFAULT_WEIGHTS, CheckpointError, load_model
-from detector.reconstruct.margin_text import label_score, read_margin_text
-from detector.reconstruct.text_ocr import ocr_unavailable_reason
+from detector.reconstruct.margin_text import read_labels
 
 from detector.data.deepscores import load_page_image, parse_deepscores
 from detector.reconstruct.doubts import LOW_SCORE_FLOOR
@@ -65,7 +64,7 @@ def read_music(gray: np.ndarray, symbols: list[Symbol],
     structure = reconstruct_structure(gray, [s for s in symbols if s.class_name not in REBUILT_CLASSES])
     score = read_score(structure)
     if read_text:
-        label_score(score, read_margin_text(gray, score))
+        read_labels(gray, score)
     return score, structure, structure.symbols
 
 
@@ -243,9 +242,7 @@ def reconstruct_page(image_path: str | Path, weights: Optional[str | Path] = Non
     measures = sum(len(s.measures) for s in score.staves)
     stage("music", t, f"{len(score.parts)} parts, {measures} staff-measures, {notes} notes")
     t = time.perf_counter()
-    unread = ocr_unavailable_reason()
-    if unread is None:
-        label_score(score, read_margin_text(gray, score))
+    unread = read_labels(gray, score)
     names = ", ".join(p.name or p.abbreviation or "?" for p in score.parts)
     stage("text", t, unread or f"part names: {names or 'none'}; first bar {score.first_measure}")
     t = time.perf_counter()
