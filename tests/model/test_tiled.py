@@ -64,3 +64,24 @@ def test_tiled_detections_equal_untiled_ones_within_nms_tolerance(overfit_fcos):
     # and the tiles find no ground-truth symbol that the whole page misses
     found_tiled = ~best_same_class_match(tiled_dets, gt_boxes, gt_labels)[:, 0].isnan()
     assert not (found_tiled & ~found_whole).any()
+
+
+def test_detect_pages_returns_numpy_per_page_and_restores_training_mode(overfit_fcos):
+    pages = [np.full((200, 300), 255, dtype=np.uint8), np.full((90, 70), 255, dtype=np.uint8)]
+    overfit_fcos.model.train()
+    try:
+        results = detect_pages(overfit_fcos.model, pages, overfit_fcos.model_cfg, "cpu")
+        assert overfit_fcos.model.training
+    finally:
+        overfit_fcos.model.eval()
+    assert len(results) == 2
+    for result in results:
+        assert result["boxes"].dtype == np.float32 and result["boxes"].shape[1] == 4
+        assert result["labels"].dtype == np.int64
+        assert len(result["scores"]) == len(result["labels"]) == len(result["boxes"])
+        assert not (result["scores"] > 0.5).any()  # blank paper: nothing confident
+
+
+def test_a_colour_page_is_a_one_line_error(overfit_fcos):
+    with pytest.raises(ValueError, match=r"gray np.ndarray \[H, W\]"):
+        detect_pages(overfit_fcos.model, [np.zeros((50, 50, 3), np.uint8)], overfit_fcos.model_cfg)
