@@ -79,7 +79,7 @@ class ModelConfig:
     # (noteheads 0.731 -> 0.632: a small notehead's right label is often the second one).
     # Reconstruction keeps one box per symbol on its own (reconstruct.pipeline.one_box_per_symbol).
     cross_class_nms_thresh: Optional[float] = None
-    topk_per_level: int = 1000  # candidates per level before NMS
+    topk_per_level: int = 1000  # candidates per level before NMS, per 1024 x 1024 px of image
     max_detections: int = 2000  # per page; a DSv2 page holds about 650 objects
     tile_size: int = 1024  # full-page inference tile side, pixels
     tile_overlap: int = 128  # tiles overlap so a symbol is whole in at least one tile

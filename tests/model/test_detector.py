@@ -44,3 +44,19 @@ def test_eval_returns_at_most_max_detections_per_image_in_input_pixels():
 def test_a_colour_batch_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"\[B, 1, H, W\]"):
         tiny_model().eval()(torch.ones(1, 3, 32, 32))
+
+
+def test_candidates_per_level_grow_with_the_image_area():
+    # given an untrained model whose every (location, class) is a candidate (score_thresh below
+    # the 0.01 prior) and that keeps 7 per level of a 1024 x 1024 px image
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=0.25, fpn_levels=[2, 3], fpn_channels=16, head_convs=1, score_thresh=0.001,
+                      topk_per_level=7)
+    model = build_model(cfg, num_classes=3).eval()
+    with torch.no_grad():
+        small = model(torch.rand(1, 1, 128, 128))[0]  # 1/64 of the reference area: still 7 per level
+        large = model(torch.rand(1, 1, 1024, 2048))[0]  # twice the reference area: 14 per level
+    # then the large image keeps twice the candidates (the untrained boxes are one stride wide
+    # and touch without overlapping, so NMS removes none of them)
+    assert len(small["boxes"]) == 2 * 7
+    assert len(large["boxes"]) == 2 * 14
