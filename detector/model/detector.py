@@ -24,7 +24,7 @@ from detector.model.loss import DetectionLoss
 #: 1024 px tile); a larger image gets proportionally more. Why: the candidates above the score
 #: threshold grow with the area, and a fixed count silently dropped real symbols from a large
 #: image: the DSv2 page run as one image kept recall 0.845 instead of 0.895 (mAP50 0.732
-#: instead of 0.755) with a fixed 1000, while 1024 px tiles come out the same from 500 to 4000.
+#: instead of 0.756) with a fixed 1000, while 1024 px tiles come out the same from 500 to 4000.
 TOPK_REFERENCE_PIXELS = 1024 * 1024
 
 
